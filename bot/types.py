@@ -1,0 +1,202 @@
+"""The neutral language between adapters and the sticker service.
+
+Adapters build a `StickerRequest` from a platform event and render the `StickerReply`
+they get back. Nothing here knows any chat platform; `routing` is the adapter's own
+opaque data (chat id, message id, interaction token…) carried back untouched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class RequestKind(StrEnum):
+    COMMAND = "command"  # /sticker eating otter
+    INLINE = "inline"  # Telegram inline query (several candidates)
+    REACTION = "reaction"  # an emoji reaction on a message
+    REROLL = "reroll"  # same prompt, new seed
+    VARIATIONS = "variations"  # "4 more"
+
+
+class StickerFormat(StrEnum):
+    WEBP = "webp"  # chat sticker: WebP + alpha, one side 512, < 512,000 bytes
+    DISCORD_PNG = "discord_png"  # Discord server sticker: PNG 320x320, <= 512 KiB
+
+
+class ErrorKind(StrEnum):
+    EMPTY_PROMPT = "empty_prompt"
+    PROMPT_TOO_LONG = "prompt_too_long"
+    INVALID = "invalid"
+    UNSAFE = "unsafe"
+    UNKNOWN_STYLE = "unknown_style"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    TIMEOUT = "timeout"
+    MODEL_MISSING = "model_missing"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+    SHUTTING_DOWN = "shutting_down"
+
+
+@dataclass(frozen=True, slots=True)
+class UserError:
+    """A failure to show the user: a short, polite sentence, never a traceback."""
+
+    kind: ErrorKind
+    message: str
+
+
+class ServiceError(Exception):
+    """Raised by service calls other than `handle` (settings, lookups) with a user-presentable error."""
+
+    def __init__(self, error: UserError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a setting applies: a server (guild / group chat / web room) on one platform.
+
+    `conversation` narrows it to one channel or chat inside the server when set.
+    """
+
+    platform: str
+    server: str
+    conversation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StickerRequest:
+    platform: str  # "telegram" | "discord" | "web" | "cli" | …
+    user_id: str
+    conversation_id: str  # chat / channel / room
+    server_id: str | None  # guild / group / room; None for private chats (then the conversation is the scope)
+    text: str = ""  # raw user text, may carry options ("eating otter style:rabbit seed:42 n:4")
+    kind: RequestKind = RequestKind.COMMAND
+    style: str | None = None  # explicit style (command option)
+    count: int | None = None  # 1..4 candidates
+    seed: int | None = None
+    emoji: str | None = None  # for reactions: the reaction emoji
+    parent_id: str | None = None  # for reroll/variations: the sticker record being rerolled
+    formats: frozenset[StickerFormat] = frozenset({StickerFormat.WEBP})
+    outline: bool | None = None
+    routing: Any = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def scope_server(self) -> str:
+        return self.server_id if self.server_id is not None else self.conversation_id
+
+
+@dataclass(frozen=True, slots=True)
+class StickerFile:
+    data: bytes
+    format: StickerFormat
+    width: int
+    height: int
+    seed: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class StickerReply:
+    """The service's answer: either stickers (with what made them) or a `UserError`."""
+
+    request: StickerRequest
+    stickers: tuple[StickerFile, ...] = ()
+    record_id: str | None = (
+        None  # short id of the stored result: buttons carry it (reroll, more, add to pack)
+    )
+    style: str | None = None
+    seed: int | None = None
+    prompt: str | None = None  # the final prompt used
+    emoji: str = "🙂"  # the emoji that best fits the expression (for sticker packs)
+    cached: bool = False
+    error: UserError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def routing(self) -> Any:
+        return self.request.routing
+
+
+@dataclass(frozen=True, slots=True)
+class StyleInfo:
+    name: str
+    description: str
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class StickerRecord:
+    """A stored result that buttons refer to by `record_id`."""
+
+    record_id: str
+    platform: str
+    user_id: str
+    text: str
+    prompt: str
+    style: str
+    seed: int
+    count: int
+    emoji: str
+    sticker_hashes: tuple[str, ...]
+
+
+PositionCallback = Callable[[int], Awaitable[None] | None]
+"""Called with a 1-based place in line while the request waits, and 0 when generation starts."""
+
+
+class StickerServiceAPI(Protocol):
+    """What adapters may call. Implemented by `bot.service.StickerService`."""
+
+    async def handle(
+        self, request: StickerRequest, on_position: PositionCallback | None = None
+    ) -> StickerReply: ...
+
+    def styles(self) -> Sequence[StyleInfo]: ...
+
+    def expression_for(self, emoji: str) -> str | None:
+        """The expression for a reaction emoji, or None when it is not in the table (ignore quietly)."""
+        ...
+
+    async def default_style(self, scope: Scope) -> str: ...
+
+    async def set_default_style(self, scope: Scope, style: str, *, is_admin: bool) -> str:
+        """Set the default style; raises `ServiceError` (FORBIDDEN, UNKNOWN_STYLE). Returns a confirmation."""
+        ...
+
+    async def get_option(self, scope: Scope, key: str, default: str | None = None) -> str | None: ...
+
+    async def set_option(self, scope: Scope, key: str, value: str, *, is_admin: bool) -> None: ...
+
+    async def record(self, record_id: str) -> StickerRecord | None: ...
+
+    async def sticker_file(self, sha256: str) -> bytes | None:
+        """A stored sticker's bytes by content hash (for packs, web history, re-sending)."""
+        ...
+
+
+class Adapter(Protocol):
+    """A running chat platform connection. Each adapter package exposes
+    `create_adapter(config_section, service, app_config) -> Adapter`; the composition root
+    (`bot.app`) imports adapter packages by name, so `bot/` never imports a chat library."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Connect and begin serving; returns once serving has started."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking new events, let in-flight replies finish (bounded), disconnect."""
+        ...

@@ -1,0 +1,146 @@
+"""The generator's public contract: requests, results, errors and the engine interface.
+
+This module imports neither torch nor diffusers, so `bot/` (and, through it, the adapters)
+can speak to any engine — the in-process one in `generator.engine` or a remote one later —
+without loading a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+MAX_PROMPT_CHARS = 300
+MAX_COUNT = 4
+MIN_STEPS, MAX_STEPS = 1, 4
+
+
+# --------------------------------------------------------------------------- errors
+class GeneratorError(Exception):
+    """Base of every error the generator raises on purpose.
+
+    `user_message` is a short sentence that can be shown to a chat user as it is;
+    `kind` is a stable label for metrics and for adapters that map errors to UI.
+    """
+
+    kind = "generator_error"
+
+    def __init__(self, user_message: str, *, detail: str | None = None) -> None:
+        super().__init__(user_message if detail is None else f"{user_message} ({detail})")
+        self.user_message = user_message
+        self.detail = detail
+
+
+class InvalidRequest(GeneratorError):
+    kind = "invalid_request"
+
+
+class UnknownStyle(GeneratorError):
+    kind = "unknown_style"
+
+
+class StyleError(GeneratorError):
+    """A style file or one of its LoRAs is broken (names the file and the field)."""
+
+    kind = "style_error"
+
+
+class ModelMissing(GeneratorError):
+    kind = "model_missing"
+
+
+class Overloaded(GeneratorError):
+    kind = "overloaded"
+
+
+class GenerationTimeout(GeneratorError):
+    kind = "timeout"
+
+
+class GenerationFailed(GeneratorError):
+    kind = "generation_failed"
+
+
+class EngineClosed(GeneratorError):
+    kind = "engine_closed"
+
+
+# --------------------------------------------------------------------------- requests/results
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """One generation job: `count` images of one prompt in one style.
+
+    `prompt` is the final text-to-image prompt (the bot has already filled the style's
+    template). Image i uses seed `seed + i`, so any single candidate can be reproduced
+    alone. `outline=None` means "the style's default".
+    """
+
+    prompt: str
+    style: str
+    seed: int
+    count: int = 1
+    negative_prompt: str | None = None
+    steps: int | None = None
+    width: int = 512
+    height: int = 512
+    outline: bool | None = None
+    shadow: bool = False
+    timeout_s: float | None = None
+    request_id: str = ""
+
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.count)]
+
+
+@dataclass(frozen=True, slots=True)
+class Sticker:
+    """One finished sticker: WebP with alpha, one side exactly 512, under 512,000 bytes."""
+
+    webp: bytes
+    seed: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationResult:
+    request: GenerationRequest
+    stickers: tuple[Sticker, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StyleSummary:
+    """What the bot needs to know about a style to build prompts and show menus."""
+
+    name: str
+    description: str
+    template: str
+    subject: str
+    trigger: str
+    negative_prompt: str
+    background: tuple[int, int, int]
+    outline: bool
+    steps: int
+
+
+PositionCallback = Callable[[int], Awaitable[None] | None]
+"""Called with a 1-based place in line while a request waits, and 0 when it starts running."""
+
+
+@runtime_checkable
+class StickerEngine(Protocol):
+    """What `bot/` needs from a generator. The in-process engine implements it; a remote one can."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def generate(
+        self, request: GenerationRequest, on_position: PositionCallback | None = None
+    ) -> GenerationResult: ...
+
+    def styles(self) -> Sequence[StyleSummary]: ...
+
+    def queue_length(self) -> int: ...
