@@ -17,6 +17,8 @@ class ModelConfig:
     local_files_only: bool = False
     tiny_vae: str | None = None  # optional AutoencoderTiny (taesdxl) hub id or directory for decoding
     channels_last: bool = True
+    sdpa: bool = True  # scaled-dot-product attention (False: the classic attention processor)
+    vae_upcast: str = "auto"  # auto (fp32 VAE only where fp16 would overflow) | always | never
     fuse_qkv: bool = True
     compile: str = "auto"  # auto | off | regional | full
     warmup: bool = True
@@ -33,3 +35,4 @@ class EngineConfig:
     default_style: str = "otter"
     matting: str = "flood"  # flood (model-free) | rembg:<model>
     hot_styles: int = 2  # fused UNet copies kept in memory (when memory allows)
+    style_patience: int = 3  # batches of the active style that may pass an older request of another style

@@ -1,9 +1,52 @@
-"""`stickerbot` commands: (being written)."""
+"""`stickerbot run [--config FILE] [--model PATH]`: the bot, with every adapter the config enables."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+
+from bot.config import load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's commands to the parser."""
+    """Add `stickerbot run`."""
+    p = subparsers.add_parser(
+        "run",
+        help="run the bot (web chat room by default; Discord/Telegram when enabled in the config)",
+        description="Run the bot: the engine and every adapter enabled in the config, until SIGINT/SIGTERM. "
+        "Without --config the built-in web chat room runs on http://127.0.0.1:8080 and no token is needed.",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        default=os.environ.get("STICKERBOT_CONFIG"),
+        help="YAML config (see config.example.yaml); default $STICKERBOT_CONFIG or built-in defaults",
+    )
+    p.add_argument("--model", metavar="PATH", help="model hub id or local directory (overrides model.path)")
+    p.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from bot.app import run_app
+    from bot.logs import configure_logging
+
+    config = load_config(args.config)
+    if args.model:
+        config.model.path = args.model
+    secrets = [
+        s
+        for s in (
+            config.telegram.token,
+            config.discord.token,
+            config.web.access_token,
+            config.telegram.webhook.secret_token,
+        )
+        if s
+    ]
+    configure_logging(config.logging, secrets=secrets)
+    try:
+        asyncio.run(run_app(config))
+    except asyncio.CancelledError:
+        return 130
+    return 0

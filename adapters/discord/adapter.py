@@ -1,0 +1,81 @@
+"""The Discord adapter's lifecycle: log in, sync commands, connect; stop gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+import discord
+import yarl
+
+from adapters.discord import endpoints
+from adapters.discord.client import build_client
+from adapters.discord.context import DiscordContext
+from bot.config import AppConfig, ConfigError, DiscordConfig
+from bot.types import StickerServiceAPI
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "STICKERBOT_DISCORD_TOKEN"
+CONNECT_TIMEOUT_S = 60.0
+DRAIN_TIMEOUT_S = 10.0
+
+
+class DiscordAdapter:
+    name = "discord"
+
+    def __init__(self, config: DiscordConfig, service: StickerServiceAPI, app_config: AppConfig) -> None:
+        self.ctx = DiscordContext(service=service, config=config, app_config=app_config)
+        self.client: discord.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _token(self) -> str:
+        token = self.ctx.config.token or os.environ.get(TOKEN_ENV)
+        if not token:
+            raise ConfigError(f"discord.token is not set (put it in the config or in {TOKEN_ENV})")
+        return token.strip()
+
+    async def start(self) -> None:
+        token = self._token()
+        config = self.ctx.config
+        endpoints.install(self, config.api_base_url, config.gateway_url)
+        gateway = yarl.URL(config.gateway_url) if config.gateway_url else None
+        client = self.client = build_client(self.ctx, gateway=gateway)
+        try:
+            await client.login(token)  # GET /users/@me, application info, setup_hook (command sync)
+            self._task = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+            connected = asyncio.create_task(client.connected.wait())  # type: ignore[attr-defined]
+            done, _ = await asyncio.wait(
+                {self._task, connected}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            connected.cancel()
+            if self._task in done:
+                self._task.result()  # a fatal gateway error (bad token, disallowed intents…)
+                raise ConnectionError("the Discord gateway closed during start-up")
+            if not done:
+                raise TimeoutError(f"no Discord gateway session after {CONNECT_TIMEOUT_S:.0f}s")
+        except BaseException:
+            await self._shutdown_client()
+            raise
+        log.info("Discord adapter connected as %s", client.user)
+
+    async def stop(self) -> None:
+        if self.client is None:
+            return
+        if not await self.ctx.inflight.drain(DRAIN_TIMEOUT_S):
+            log.warning("stopping Discord with replies still in flight")
+        await self._shutdown_client()
+
+    async def _shutdown_client(self) -> None:
+        client, task = self.client, self._task
+        self.client, self._task = None, None
+        try:
+            if client is not None:
+                await client.close()
+            if task is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
+        finally:
+            endpoints.release(self)

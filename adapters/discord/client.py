@@ -1,0 +1,104 @@
+"""The discord.py client: minimal intents, commands synced once at start-up, persistent buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+
+from adapters.discord import commands
+from adapters.discord.buttons import DYNAMIC_ITEMS
+from adapters.discord.context import DiscordContext
+from adapters.discord.reactions import ReactionReplier
+
+log = logging.getLogger(__name__)
+
+
+def minimal_intents() -> discord.Intents:
+    """Guilds (channels, roles, the bot's member) and guild reactions. No message content, no members."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_reactions = True
+    return intents
+
+
+async def sync_commands(tree: app_commands.CommandTree, guild_ids: list[int]) -> None:
+    """Register the slash commands once: on the listed servers (instant, for development) or globally."""
+    try:
+        if guild_ids:
+            for guild_id in guild_ids:
+                guild = discord.Object(id=guild_id)
+                tree.copy_global_to(guild=guild)
+                synced = await tree.sync(guild=guild)
+                log.info("synced %d slash commands to server %s", len(synced), guild_id)
+        else:
+            synced = await tree.sync()
+            log.info("synced %d global slash commands", len(synced))
+    except discord.HTTPException as exc:
+        # Commands registered by an earlier start keep working; do not stop the bot over this.
+        log.error("slash command sync failed (%s %s); keeping the registered commands", exc.status, exc.code)
+
+
+class _StickerBehaviour:
+    """What both the single-connection and the sharded client do."""
+
+    ctx: DiscordContext
+    tree: app_commands.CommandTree[Any]
+    reactions: ReactionReplier
+    connected: asyncio.Event
+
+    def _setup_sticker_bot(self, ctx: DiscordContext) -> None:
+        self.ctx = ctx
+        self.tree = app_commands.CommandTree(self)  # type: ignore[arg-type]
+        commands.register(self.tree)
+        self.reactions = ReactionReplier(ctx)
+        self.connected = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(*DYNAMIC_ITEMS)  # type: ignore[attr-defined]
+        await sync_commands(self.tree, list(self.ctx.config.guild_ids))
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self.reactions.handle(self, payload)  # type: ignore[arg-type]
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        log.exception("unhandled error in Discord event %s", event_method)
+
+
+class StickerClient(_StickerBehaviour, discord.Client):
+    def __init__(self, ctx: DiscordContext, **options: Any) -> None:
+        super().__init__(intents=minimal_intents(), **options)
+        self._setup_sticker_bot(ctx)
+
+    async def on_connect(self) -> None:
+        self.connected.set()
+
+
+class ShardedStickerClient(_StickerBehaviour, discord.AutoShardedClient):
+    """Many shards in one process. `shard_count=None` asks Discord how many (GET /gateway/bot)."""
+
+    def __init__(self, ctx: DiscordContext, *, gateway: yarl.URL | None = None, **options: Any) -> None:
+        super().__init__(intents=minimal_intents(), **options)
+        self._setup_sticker_bot(ctx)
+        self._gateway_override = gateway
+        self._connected_shards: set[int] = set()
+
+    async def launch_shard(self, gateway: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
+        # Discord's answer to GET /gateway/bot names its own gateway; a configured one wins.
+        await super().launch_shard(self._gateway_override or gateway, shard_id, initial=initial)
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        self._connected_shards.add(shard_id)
+        if self.shard_count is not None and len(self._connected_shards) >= self.shard_count:
+            self.connected.set()
+
+
+def build_client(ctx: DiscordContext, *, gateway: yarl.URL | None) -> discord.Client:
+    shards = ctx.config.shards
+    if shards is None or shards == 1:
+        return StickerClient(ctx)
+    return ShardedStickerClient(ctx, gateway=gateway, shard_count=shards if shards > 0 else None)

@@ -1,0 +1,192 @@
+"""Slash commands: /sticker, /style list|set|preview, /reactions on|off.
+
+Permission rules are checked here in code (the member's resolved permissions arrive with the
+interaction); `default_permissions` only hides commands in Discord's UI and server admins can
+change it, so it is never relied on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+
+from adapters.discord import errors
+from adapters.discord.buttons import sticker_view
+from adapters.discord.context import (
+    SHUTTING_DOWN,
+    channel_scope,
+    context_of,
+    request_from,
+    scope_of,
+    server_scope,
+)
+from adapters.discord.flows import sticker_interaction
+from adapters.discord.render import sticker_files
+from bot.types import RequestKind, ServiceError, StickerFile, StickerReply
+
+log = logging.getLogger(__name__)
+
+PROMPT_MAX_CHARS = 300  # the core's limit (generator.api.MAX_PROMPT_CHARS); Discord enforces it in the UI
+PREVIEW_EMOJI = ("😂", "😍", "😢", "😡", "😎", "🤔")
+PREVIEW_SIZE = 4
+ONLY_IN_SERVERS = "That only works inside a server."
+NEEDS_MANAGE_SERVER = "Only members with the Manage Server permission can change the server's style."
+NEEDS_CHANNEL_ADMIN = "Only members who can manage this channel (or the server) can switch reaction stickers."
+
+
+async def style_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete: styles whose name or description contains what was typed (at most 25)."""
+    needle = current.strip().lower()
+    choices = []
+    for style in context_of(interaction).service.styles():
+        if needle in style.name.lower() or needle in style.description.lower():
+            label = f"{style.name} — {style.description}" if style.description else style.name
+            choices.append(app_commands.Choice(name=label[:100], value=style.name))
+    return choices[:25]
+
+
+@app_commands.command(name="sticker", description="Make a sticker from a few words")
+@app_commands.describe(
+    prompt="What the sticker shows, e.g. 'eating ramen' or 'waving hello'",
+    style="Art style (default: this server's style)",
+    count="How many candidates to draw (1-4)",
+)
+@app_commands.autocomplete(style=style_choices)
+async def sticker_command(
+    interaction: discord.Interaction,
+    prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS],
+    style: str | None = None,
+    count: app_commands.Range[int, 1, 4] | None = None,
+) -> None:
+    request = request_from(interaction, kind=RequestKind.COMMAND, text=prompt, style=style, count=count)
+    await sticker_interaction(interaction, request, sticker_view)
+
+
+class StyleCommands(app_commands.Group, name="style", description="Sticker styles for this server"):
+    @app_commands.command(name="list", description="Show the available sticker styles")
+    async def list_styles(self, interaction: discord.Interaction) -> None:
+        ctx = context_of(interaction)
+        try:
+            current = await ctx.service.default_style(scope_of(interaction))
+        except ServiceError as exc:
+            await errors.tell(interaction, exc.error.message)
+            return
+        lines = ["**Sticker styles**"]
+        for style in ctx.service.styles():
+            mark = " ← this server's style" if style.name == current else ""
+            lines.append(f"• **{style.name}** — {style.description}{mark}")
+        lines.append("-# Use one with `/sticker prompt:… style:…`; admins set the default with `/style set`.")
+        await errors.tell(interaction, "\n".join(lines)[:2000])
+
+    @app_commands.command(name="set", description="Set this server's default sticker style (Manage Server)")
+    @app_commands.describe(name="The style to use by default")
+    @app_commands.autocomplete(name=style_choices)
+    async def set_style(self, interaction: discord.Interaction, name: str) -> None:
+        if interaction.guild_id is None:
+            await errors.tell(interaction, ONLY_IN_SERVERS)
+            return
+        if not interaction.permissions.manage_guild:
+            await errors.tell(interaction, NEEDS_MANAGE_SERVER)
+            return
+        ctx = context_of(interaction)
+        try:
+            confirmation = await ctx.service.set_default_style(
+                server_scope(interaction.guild_id), name, is_admin=True
+            )
+        except ServiceError as exc:
+            await errors.tell(interaction, exc.error.message)
+            return
+        try:
+            await interaction.response.send_message(confirmation)
+        except discord.HTTPException as exc:
+            log.info("style confirmation not delivered: %s %s", exc.status, exc.code)
+
+    @app_commands.command(name="preview", description="See sample stickers in a style")
+    @app_commands.describe(name="The style to preview")
+    @app_commands.autocomplete(name=style_choices)
+    async def preview_style(self, interaction: discord.Interaction, name: str) -> None:
+        ctx = context_of(interaction)
+        if ctx.inflight.closing:
+            await errors.tell(interaction, SHUTTING_DOWN)
+            return
+        async with ctx.inflight.track():
+            if not await errors.defer(interaction):
+                return
+            emoji = [e for e in PREVIEW_EMOJI if ctx.service.expression_for(e) is not None][:PREVIEW_SIZE]
+            requests = [
+                request_from(interaction, kind=RequestKind.REACTION, emoji=e, style=name, count=1)
+                for e in emoji
+            ]
+            results = await asyncio.gather(*(ctx.service.handle(r) for r in requests), return_exceptions=True)
+            replies = [r for r in results if isinstance(r, StickerReply)]
+            stickers: list[StickerFile] = [s for r in replies if r.ok for s in r.stickers[:1]]
+            if not stickers:
+                failed = next((r.error for r in replies if r.error is not None), None)
+                await errors.tell(interaction, failed.message if failed else errors.GENERIC_FAILURE)
+                return
+            content = f"-# {name} · preview · " + " ".join(emoji[: len(stickers)])
+            try:
+                await interaction.edit_original_response(
+                    content=content, attachments=sticker_files(tuple(stickers))
+                )
+            except discord.HTTPException as exc:
+                await errors.tell(interaction, errors.describe(exc))
+
+
+class ReactionCommands(
+    app_commands.Group,
+    name="reactions",
+    description="Sticker replies to emoji reactions in this channel",
+    guild_only=True,
+    default_permissions=discord.Permissions(manage_channels=True),
+):
+    @app_commands.command(name="on", description="Reply to emoji reactions in this channel with stickers")
+    async def turn_on(self, interaction: discord.Interaction) -> None:
+        await _set_reactions(interaction, "on")
+
+    @app_commands.command(name="off", description="Stop replying to emoji reactions in this channel")
+    async def turn_off(self, interaction: discord.Interaction) -> None:
+        await _set_reactions(interaction, "off")
+
+
+async def _set_reactions(interaction: discord.Interaction, value: str) -> None:
+    if interaction.guild_id is None or interaction.channel_id is None:
+        await errors.tell(interaction, ONLY_IN_SERVERS)
+        return
+    perms = interaction.permissions
+    if not (perms.manage_guild or perms.manage_channels):
+        await errors.tell(interaction, NEEDS_CHANNEL_ADMIN)
+        return
+    ctx = context_of(interaction)
+    try:
+        await ctx.service.set_option(
+            channel_scope(interaction.guild_id, interaction.channel_id), "reactions", value, is_admin=True
+        )
+    except ServiceError as exc:
+        await errors.tell(interaction, exc.error.message)
+        return
+    text = (
+        "Reaction stickers are **on** here: react with 😂, 😍, 😢… and I'll answer with a sticker."
+        if value == "on"
+        else "Reaction stickers are **off** in this channel."
+    )
+    try:
+        await interaction.response.send_message(text)
+    except discord.HTTPException as exc:
+        log.info("reactions confirmation not delivered: %s %s", exc.status, exc.code)
+
+
+async def on_tree_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    """Anything a command did not handle: log it, and give the user a short private answer."""
+    log.error("slash command failed", exc_info=error)
+    await errors.tell(interaction, errors.GENERIC_FAILURE)
+
+
+def register(tree: app_commands.CommandTree) -> None:
+    tree.add_command(sticker_command)
+    tree.add_command(StyleCommands())
+    tree.add_command(ReactionCommands())
+    tree.on_error = on_tree_error  # type: ignore[method-assign]

@@ -1,0 +1,101 @@
+"""What every handler needs: the core service, the config, and the in-flight tracker for a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import discord
+
+from bot.config import AppConfig, DiscordConfig
+from bot.types import RequestKind, Scope, StickerFormat, StickerRequest, StickerServiceAPI
+
+PLATFORM = "discord"
+SHUTTING_DOWN = "I'm restarting right now. Please try again in a minute."
+
+
+class InFlight:
+    """Counts running handlers so `stop()` can let them finish (bounded) before disconnecting."""
+
+    def __init__(self) -> None:
+        self.closing = False
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self._running += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def drain(self, within_s: float) -> bool:
+        self.closing = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), within_s)
+            return True
+        except TimeoutError:
+            return False
+
+
+@dataclass
+class DiscordContext:
+    service: StickerServiceAPI
+    config: DiscordConfig
+    app_config: AppConfig
+    inflight: InFlight = field(default_factory=InFlight)
+
+
+def context_of(interaction: discord.Interaction) -> DiscordContext:
+    return interaction.client.ctx  # type: ignore[attr-defined]
+
+
+def server_scope(guild_id: int) -> Scope:
+    return Scope(PLATFORM, str(guild_id))
+
+
+def channel_scope(guild_id: int, channel_id: int) -> Scope:
+    return Scope(PLATFORM, str(guild_id), str(channel_id))
+
+
+def scope_of(interaction: discord.Interaction) -> Scope:
+    """The server (or, in DMs, the private channel) an interaction happened in."""
+    if interaction.guild_id is not None:
+        return server_scope(interaction.guild_id)
+    return Scope(PLATFORM, str(interaction.channel_id))
+
+
+def request_from(
+    interaction: discord.Interaction,
+    *,
+    kind: RequestKind,
+    text: str = "",
+    style: str | None = None,
+    count: int | None = None,
+    seed: int | None = None,
+    emoji: str | None = None,
+    parent_id: str | None = None,
+    formats: frozenset[StickerFormat] = frozenset({StickerFormat.WEBP}),
+) -> StickerRequest:
+    return StickerRequest(
+        platform=PLATFORM,
+        user_id=str(interaction.user.id),
+        conversation_id=str(interaction.channel_id),
+        server_id=str(interaction.guild_id) if interaction.guild_id is not None else None,
+        text=text,
+        kind=kind,
+        style=style,
+        count=count,
+        seed=seed,
+        emoji=emoji,
+        parent_id=parent_id,
+        formats=formats,
+        routing={"interaction_id": interaction.id},
+    )

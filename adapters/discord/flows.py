@@ -1,0 +1,39 @@
+"""The one path every sticker interaction takes: defer at once, ask the core, render its reply."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from adapters.discord import errors
+from adapters.discord.context import SHUTTING_DOWN, context_of
+from adapters.discord.render import ProgressNotice, ViewFactory, send_reply
+from bot.types import StickerReply, StickerRequest
+
+log = logging.getLogger(__name__)
+
+
+async def sticker_interaction(
+    interaction: discord.Interaction, request: StickerRequest, view_for: ViewFactory
+) -> None:
+    """Defer (inside Discord's 3 s), show the place in line, then post the stickers or a private error."""
+    ctx = context_of(interaction)
+    if ctx.inflight.closing:
+        await errors.tell(interaction, SHUTTING_DOWN)
+        return
+    async with ctx.inflight.track():
+        if not await errors.defer(interaction):
+            return
+        notice = ProgressNotice(interaction)
+        reply: StickerReply | None = None
+        try:
+            reply = await ctx.service.handle(request, on_position=notice.update)
+        except Exception:
+            log.exception("the sticker service failed on request %s", request.request_id)
+        finally:
+            await notice.settle()
+        if reply is None:
+            await errors.tell(interaction, errors.GENERIC_FAILURE)
+            return
+        await send_reply(interaction, reply, view_for)

@@ -1,0 +1,192 @@
+"""The Telegram adapter: builds the python-telegram-bot Application and runs it (polling or webhook).
+
+`base_url`/`base_file_url` come from config, so the bot can talk to a self-hosted Bot API server
+(or the tests' fake). Updates are processed concurrently, because a handler waits for its sticker;
+`AIORateLimiter` keeps the bot inside Telegram's flood limits and retries after 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    InlineQueryHandler,
+    MessageHandler,
+    MessageReactionHandler,
+    filters,
+)
+
+from adapters.telegram.buttons import Buttons
+from adapters.telegram.commands import Commands
+from adapters.telegram.context import AdapterOptions, TelegramContext
+from adapters.telegram.errors import best_effort, guarded, on_error
+from adapters.telegram.inline import InlineStickers
+from adapters.telegram.packs import Packs
+from adapters.telegram.reactions import Reactions
+from adapters.telegram.start_links import StartLinks
+from adapters.telegram.store import TelegramStore
+from adapters.telegram.uploads import StickerUploads
+from bot.config import AppConfig, TelegramConfig
+from bot.types import StickerServiceAPI
+
+log = logging.getLogger("adapters.telegram")
+
+TOKEN_ENV = "STICKERBOT_TELEGRAM_TOKEN"
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.INLINE_QUERY,
+    Update.CALLBACK_QUERY,
+    Update.MESSAGE_REACTION,
+]
+MAX_CONCURRENT_UPDATES = 256
+COMMANDS = [
+    BotCommand("sticker", "Draw a sticker: /sticker eating otter"),
+    BotCommand("style", "List styles, or set this chat's style"),
+    BotCommand("help", "How to use the bot"),
+]
+
+
+class TelegramConfigError(ValueError):
+    """The telegram section cannot work as configured (message names the key)."""
+
+
+def resolve_token(config: TelegramConfig) -> str:
+    token = config.token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise TelegramConfigError(f"telegram.token is not set (or set the {TOKEN_ENV} environment variable)")
+    return token
+
+
+class TelegramAdapter:
+    name = "telegram"
+
+    def __init__(
+        self,
+        config: TelegramConfig,
+        service: StickerServiceAPI,
+        app_config: AppConfig | None = None,
+        *,
+        options: AdapterOptions | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options or AdapterOptions()
+        store = TelegramStore.for_service(service)
+        self.ctx = TelegramContext(
+            service=service,
+            config=config,
+            options=self.options,
+            store=store,
+            uploads=StickerUploads(store, config.storage_chat_id),
+        )
+        self.application = self._build(resolve_token(config))
+
+    def _build(self, token: str) -> Application:
+        o = self.options
+        app = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(self.config.base_url)
+            .base_file_url(self.config.base_file_url)
+            .http_version("1.1")
+            .get_updates_http_version("1.1")
+            .read_timeout(o.read_timeout_s)
+            .write_timeout(o.write_timeout_s)
+            .get_updates_read_timeout(o.poll_timeout_s + 5)
+            .concurrent_updates(MAX_CONCURRENT_UPDATES)
+            .rate_limiter(
+                AIORateLimiter(
+                    overall_max_rate=o.overall_max_rate,
+                    group_max_rate=o.group_max_rate,
+                    max_retries=o.rate_limit_retries,
+                )
+            )
+            .build()
+        )
+        links = StartLinks()
+        commands = Commands(self.ctx, links)
+        inline = InlineStickers(self.ctx, links)
+        buttons = Buttons(self.ctx, Packs(self.ctx))
+        reactions = Reactions(self.ctx)
+        app.add_handler(CommandHandler("sticker", guarded(commands.sticker)))
+        app.add_handler(CommandHandler("style", guarded(commands.style)))
+        app.add_handler(CommandHandler("help", guarded(commands.help)))
+        app.add_handler(CommandHandler("start", guarded(commands.start)))
+        app.add_handler(
+            MessageHandler(
+                filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, guarded(commands.private_text)
+            )
+        )
+        app.add_handler(InlineQueryHandler(guarded(inline.on_query)))
+        app.add_handler(CallbackQueryHandler(guarded(buttons.on_press)))
+        app.add_handler(MessageReactionHandler(guarded(reactions.on_reaction)))
+        app.add_error_handler(on_error)
+        return app
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.config.webhook.url)
+
+    async def start(self) -> None:
+        app = self.application
+        await self.ctx.store.open()
+        await app.initialize()  # getMe
+        self.ctx.bot_username = app.bot.username
+        await best_effort(lambda: app.bot.set_my_commands(COMMANDS), what="setMyCommands")
+        await app.start()
+        updater = app.updater
+        assert updater is not None
+        if self.webhook_mode:
+            hook = self.config.webhook
+            await updater.start_webhook(
+                listen=hook.listen,
+                port=hook.port,
+                url_path=urlsplit(hook.url or "").path.lstrip("/"),
+                webhook_url=hook.url,
+                secret_token=hook.secret_token,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info(
+                "telegram: webhook listening on %s:%s as @%s", hook.listen, hook.port, self.ctx.bot_username
+            )
+        else:
+            await updater.start_polling(
+                timeout=self.options.poll_timeout_s,
+                allowed_updates=ALLOWED_UPDATES,
+                error_callback=_log_polling_error,
+            )
+            log.info("telegram: polling as @%s", self.ctx.bot_username)
+
+    async def stop(self) -> None:
+        """Stop fetching, let in-flight replies finish (bounded by `stop_grace_s`), disconnect."""
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            try:
+                await asyncio.wait_for(app.stop(), self.options.stop_grace_s)
+            except TimeoutError:
+                log.warning(
+                    "telegram: in-flight updates did not finish within %ss", self.options.stop_grace_s
+                )
+        pending = list(self.ctx.background)
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=self.options.stop_grace_s)
+            for task in still:
+                task.cancel()
+        with contextlib.suppress(RuntimeError):
+            await app.shutdown()
+
+
+def _log_polling_error(err: TelegramError) -> None:
+    log.warning("telegram: polling failed: %s: %s", type(err).__name__, err.message)

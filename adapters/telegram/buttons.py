@@ -1,0 +1,79 @@
+"""Buttons under stickers: 🔄 Reroll, 4 more, ➕ Add to my pack (payloads in `callback_data`)."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot, CallbackQuery, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from adapters.telegram import callback_data, texts
+from adapters.telegram.context import TelegramContext
+from adapters.telegram.errors import best_effort, call_api
+from adapters.telegram.packs import PackResult, Packs
+from adapters.telegram.parsing import chat_request
+from adapters.telegram.render import serve
+from bot.types import RequestKind
+
+log = logging.getLogger(__name__)
+
+VARIATIONS = 4
+
+
+class Buttons:
+    def __init__(self, ctx: TelegramContext, packs: Packs) -> None:
+        self.ctx = ctx
+        self.packs = packs
+
+    async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        press = callback_data.parse(query.data)
+        if press is None:
+            await best_effort(lambda: query.answer(texts.CALLBACK_UNKNOWN), what="answerCallbackQuery")
+            return
+        if press.action == callback_data.ADD:
+            result = await self.packs.add(context.bot, query.from_user, press.record_id, press.index)
+            await self._tell_pack_result(context.bot, query, result)
+            return
+        message = query.message
+        if message is None or not message.is_accessible:
+            await best_effort(lambda: query.answer(texts.CALLBACK_UNKNOWN), what="answerCallbackQuery")
+            return
+        await best_effort(lambda: query.answer(texts.CALLBACK_WORKING), what="answerCallbackQuery")
+        if await self.ctx.service.record(press.record_id) is None:
+            await best_effort(
+                lambda: context.bot.send_message(message.chat.id, texts.CALLBACK_EXPIRED),
+                what=f"sendMessage to {message.chat.id}",
+            )
+            return
+        if press.action == callback_data.REROLL:
+            kind, count = RequestKind.REROLL, None
+        else:
+            kind, count = RequestKind.VARIATIONS, VARIATIONS
+        request = chat_request(
+            message.chat, query.from_user, "", kind=kind, parent_id=press.record_id, count=count
+        )
+        await serve(self.ctx, context.bot, request, message.chat.id, message.message_id)
+
+    async def _tell_pack_result(self, bot: Bot, query: CallbackQuery, result: PackResult) -> None:
+        """The link goes to the user's private chat (a group shouldn't see it); the button gets a toast."""
+        if not result.ok:
+            await best_effort(
+                lambda: query.answer(result.message, show_alert=True), what="answerCallbackQuery"
+            )
+            return
+        user_id = query.from_user.id
+        link_text = texts.PACK_LINK.format(name=result.set_name)
+        try:
+            await call_api(
+                lambda: bot.send_message(user_id, link_text, disable_web_page_preview=True),
+                what=f"sendMessage (pack link) to {user_id}",
+            )
+            toast = result.message
+        except TelegramError as err:
+            log.info("telegram: pack link to %s not delivered: %s", user_id, err.message)
+            toast = f"{result.message} {result.link}"
+        await best_effort(lambda: query.answer(toast[:200]), what="answerCallbackQuery")

@@ -1,0 +1,50 @@
+"""What every handler needs, built once per adapter: the service, settings, storage and the bot's name."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.telegram.store import TelegramStore
+from adapters.telegram.uploads import StickerUploads
+from bot.config import TelegramConfig
+from bot.types import StickerServiceAPI
+
+PLATFORM = "telegram"
+
+
+@dataclass
+class AdapterOptions:
+    """Tuning knobs with production defaults; tests shrink the timings and lift the flood limits."""
+
+    poll_timeout_s: float = 10.0  # getUpdates long-poll
+    chat_action_every_s: float = 4.0  # Telegram shows a chat action for about 5 s
+    inline_debounce_s: float = 0.35  # wait this long for a newer keystroke before generating
+    inline_upload_margin_s: float = 1.5  # deadline share kept for uploading and answering
+    overall_max_rate: float = 30.0  # Bot API flood limits (AIORateLimiter)
+    group_max_rate: float = 20.0  # per group, per minute
+    rate_limit_retries: int = 3
+    read_timeout_s: float = 10.0
+    write_timeout_s: float = 20.0
+    stop_grace_s: float = 10.0
+    pack_prefix: str = "stickers"
+
+
+@dataclass
+class TelegramContext:
+    service: StickerServiceAPI
+    config: TelegramConfig
+    options: AdapterOptions
+    store: TelegramStore
+    uploads: StickerUploads
+    bot_username: str = ""
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run work that outlives its handler (late inline uploads); `stop` waits for it, bounded."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task

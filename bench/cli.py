@@ -1,0 +1,59 @@
+"""`python -m bench [--full-size] ...`: run a suite, print the table, write JSON to bench-results/."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.report import Report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Stickerbot benchmarks. Default: the tiny model on CPU (a few minutes). "
+        "--full-size: the real SDXL-Turbo architecture with random weights.",
+    )
+    parser.add_argument("--full-size", action="store_true", help="real architecture, random weights")
+    parser.add_argument(
+        "--out", default="bench-results", help="directory for the JSON (default bench-results/)"
+    )
+    tiny = parser.add_argument_group("tiny model")
+    tiny.add_argument(
+        "--repeats", type=int, default=20, help="sequential requests per latency side (default 20)"
+    )
+    tiny.add_argument("--concurrent", type=int, default=16, help="requests per throughput burst (default 16)")
+    full = parser.add_argument_group("full size")
+    full.add_argument("--device", default="auto", help="auto | cuda | cpu (default auto)")
+    full.add_argument(
+        "--latency-runs", type=int, help="batch-1 requests for p50/p95 (default: 20 GPU, 3 CPU)"
+    )
+    full.add_argument(
+        "--batch-sizes", help="comma-separated batch sizes for throughput (default: 1,4,8,16 GPU; 1,4 CPU)"
+    )
+    full.add_argument("--switches", type=int, help="style switches to time (default: 6 GPU, 2 CPU)")
+    full.add_argument("--no-bare", action="store_true", help="skip the bare fp32 diffusers comparison")
+    full.add_argument("--no-switch", action="store_true", help="skip the LoRA style-switch measurement")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.full_size:
+        from bench.fullsize_suite import FullSizeOptions, run_fullsize_suite
+
+        report = Report(mode="full-size")
+        run_fullsize_suite(report, FullSizeOptions.from_args(args))
+    else:
+        from bench.tiny_suite import TinyOptions, run_tiny_suite
+
+        report = Report(mode="tiny")
+        run_tiny_suite(report, TinyOptions(repeats=args.repeats, concurrent=args.concurrent))
+    print()
+    print(report.table())
+    path = report.write_json(Path(args.out))
+    print(f"\nfigures written to {path}")
+    return 0

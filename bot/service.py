@@ -1,0 +1,568 @@
+"""The sticker service: everything between a neutral request and a neutral reply.
+
+A request's path: validate and parse → rate limits → safety → style resolution → prompt →
+cache → fair admission → engine → formats → cache + record → reply. `handle` never raises
+(except on cancellation): every failure becomes a `UserError` in the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot import emoji as emoji_table
+from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256, result_key
+from bot.config import AppConfig
+from bot.limits import AdmissionClosed, FairAdmission, QueueFull, RateLimiter
+from bot.logs import request_context
+from bot.metrics import Metrics
+from bot.prompts import (
+    MAX_SEED,
+    BuiltPrompt,
+    ParsedText,
+    build_expression_prompt,
+    build_prompt,
+    known_subjects,
+    parse_count,
+    parse_text,
+)
+from bot.records import RecordStore
+from bot.safety import BlockListFilter, PromptFilter, negative_prompt
+from bot.settings import DEFAULT_STYLE, SettingsStore, normalise_option
+from bot.storage import Database, open_database
+from bot.types import (
+    ErrorKind,
+    PositionCallback,
+    RequestKind,
+    Scope,
+    ServiceError,
+    StickerFile,
+    StickerFormat,
+    StickerRecord,
+    StickerReply,
+    StickerRequest,
+    StickerServiceAPI,
+    StyleInfo,
+    UserError,
+)
+from generator.api import (
+    MAX_PROMPT_CHARS,
+    EngineClosed,
+    GenerationRequest,
+    GenerationTimeout,
+    GeneratorError,
+    InvalidRequest,
+    ModelMissing,
+    Overloaded,
+    StickerEngine,
+    StyleSummary,
+    UnknownStyle,
+)
+
+log = logging.getLogger(__name__)
+
+MSG_FAILED = "Something went wrong while making that sticker. Please try again."
+MSG_SHUTTING_DOWN = "The sticker bot is restarting. Please try again in a minute."
+MSG_BUSY = "I'm very busy right now. Please try again in a minute."
+MSG_EMPTY = "Tell me what to draw, e.g. “eating otter”."
+MSG_FORBIDDEN = "Only server admins can change that."
+
+_GENERATOR_KINDS: dict[type[GeneratorError], ErrorKind] = {
+    InvalidRequest: ErrorKind.INVALID,
+    UnknownStyle: ErrorKind.UNKNOWN_STYLE,
+    ModelMissing: ErrorKind.MODEL_MISSING,
+    Overloaded: ErrorKind.OVERLOADED,
+    GenerationTimeout: ErrorKind.TIMEOUT,
+    EngineClosed: ErrorKind.SHUTTING_DOWN,
+}
+
+
+def user_error_for(exc: GeneratorError) -> UserError:
+    for cls, kind in _GENERATOR_KINDS.items():
+        if isinstance(exc, cls):
+            return UserError(kind, exc.user_message)
+    return UserError(ErrorKind.FAILED, exc.user_message or MSG_FAILED)
+
+
+def fail(kind: ErrorKind, message: str) -> ServiceError:
+    return ServiceError(UserError(kind, message))
+
+
+class _PositionReporter:
+    """Forwards place-in-line updates to the adapter: deduplicated, never raising."""
+
+    def __init__(self, callback: PositionCallback | None) -> None:
+        self._callback = callback
+        self._last: int | None = None
+
+    async def __call__(self, position: int) -> None:
+        if self._callback is None or position == self._last:
+            return
+        self._last = position
+        try:
+            result = self._callback(position)
+            if asyncio.iscoroutine(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("position callback failed", exc_info=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything decided before generating."""
+
+    style: StyleSummary
+    built: BuiltPrompt
+    text: str
+    count: int
+    seed: int
+    outline: bool | None
+    negative: str
+    emoji: str
+
+
+class StickerService(StickerServiceAPI):
+    """Implements `bot.types.StickerServiceAPI`. Build with `await StickerService.create(config, engine)`."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        engine: StickerEngine,
+        database: Database,
+        store: StickerStore,
+        *,
+        safety: PromptFilter | None = None,
+        metrics: Metrics | None = None,
+        owns_database: bool = True,
+        owns_engine: bool = False,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.database = database
+        self.metrics = metrics or Metrics()
+        self.settings = SettingsStore(database)
+        self.records = RecordStore(database)
+        self.cache = StickerCache(store, ResultIndex(database))
+        self.safety: PromptFilter = safety or BlockListFilter.from_config(
+            config.safety.block_list, config.safety.block_list_file
+        )
+        lim = config.limits
+        self.rate_limits = RateLimiter(
+            user_per_minute=lim.user_per_minute,
+            server_per_minute=lim.server_per_minute,
+            user_burst=lim.user_burst,
+            server_burst=lim.server_burst,
+        )
+        self.admission = FairAdmission(lim.max_in_flight, lim.max_waiting)
+        self.metrics.track_queue(
+            lambda: self.admission.waiting + self.engine.queue_length(), lambda: self.admission.in_flight
+        )
+        self._owns_database = owns_database
+        self._owns_engine = owns_engine
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    async def create(
+        cls,
+        config: AppConfig,
+        engine: StickerEngine,
+        *,
+        database: Database | None = None,
+        safety: PromptFilter | None = None,
+        owns_engine: bool = False,
+    ) -> StickerService:
+        """Open the database (migrating it) unless given one, and index the sticker store."""
+        owns_database = database is None
+        db = database or await open_database(config.storage.url)
+        try:
+            store = StickerStore(config.storage.cache_dir, config.storage.cache_max_mb * 1024 * 1024)
+            await asyncio.to_thread(store.load)
+        except BaseException:
+            if owns_database:
+                await db.close()
+            raise
+        return cls(
+            config, engine, db, store, safety=safety, owns_database=owns_database, owns_engine=owns_engine
+        )
+
+    @property
+    def active_requests(self) -> int:
+        return self._active
+
+    def begin_shutdown(self) -> None:
+        """New requests get a "restarting" reply from now on; in-flight ones continue."""
+        self._closing = True
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait for in-flight requests; after `timeout_s`, waiting ones get a "restarting" reply.
+
+        Returns True when everything finished in time."""
+        self.begin_shutdown()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            self.admission.close()
+            log.warning("shutdown: %d request(s) still running after %.1fs", self._active, timeout_s)
+            return False
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.begin_shutdown()
+        self.admission.close()
+        if self._owns_engine:
+            await self.engine.close()
+        if self._owns_database:
+            await self.database.close()
+
+    # ------------------------------------------------------------------ StickerServiceAPI
+    async def handle(
+        self, request: StickerRequest, on_position: PositionCallback | None = None
+    ) -> StickerReply:
+        started = time.perf_counter()
+        self._active += 1
+        self._idle.clear()
+        with request_context(request.request_id):
+            self.metrics.requests.labels(request.platform, request.kind.value).inc()
+            try:
+                if self._closing:
+                    raise fail(ErrorKind.SHUTTING_DOWN, MSG_SHUTTING_DOWN)
+                reply = await self._handle(request, _PositionReporter(on_position))
+            except ServiceError as exc:
+                reply = StickerReply(request=request, error=exc.error)
+            except GeneratorError as exc:
+                if isinstance(exc, EngineClosed) or not isinstance(exc, tuple(_GENERATOR_KINDS)):
+                    log.warning("engine error: %s", exc)
+                reply = StickerReply(request=request, error=user_error_for(exc))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "request failed (%s from %s:%s)", request.kind, request.platform, request.user_id
+                )
+                reply = StickerReply(request=request, error=UserError(ErrorKind.FAILED, MSG_FAILED))
+            finally:
+                self._active -= 1
+                if self._active == 0:
+                    self._idle.set()
+            outcome = "ok" if reply.error is None else reply.error.kind.value
+            elapsed = time.perf_counter() - started
+            self.metrics.replies.labels(outcome).inc()
+            self.metrics.latency.labels(outcome).observe(elapsed)
+            if reply.error is not None:
+                self.metrics.errors.labels(reply.error.kind.value).inc()
+            log.info(
+                "reply %s platform=%s kind=%s style=%s seed=%s stickers=%d cached=%s %.0fms",
+                outcome,
+                request.platform,
+                request.kind.value,
+                reply.style,
+                reply.seed,
+                len(reply.stickers),
+                reply.cached,
+                elapsed * 1000,
+            )
+            return reply
+
+    def styles(self) -> Sequence[StyleInfo]:
+        return [StyleInfo(s.name, s.description, s.subject) for s in self.engine.styles()]
+
+    def expression_for(self, emoji: str) -> str | None:
+        return emoji_table.expression_for(emoji)
+
+    async def default_style(self, scope: Scope) -> str:
+        styles = self._style_map()
+        stored = await self.settings.get(scope, DEFAULT_STYLE)
+        if stored is not None and stored in styles:
+            return stored
+        return self._global_default_style(styles)
+
+    async def set_default_style(self, scope: Scope, style: str, *, is_admin: bool) -> str:
+        if not is_admin:
+            raise fail(ErrorKind.FORBIDDEN, "Only server admins can change the default style.")
+        name = self._style(style).name
+        await self.settings.set(scope, DEFAULT_STYLE, name)
+        where = "this channel" if scope.conversation else "this server"
+        return f"Default style for {where} is now “{name}”."
+
+    async def get_option(self, scope: Scope, key: str, default: str | None = None) -> str | None:
+        value = await self.settings.get(scope, key)
+        return default if value is None else value
+
+    async def set_option(self, scope: Scope, key: str, value: str, *, is_admin: bool) -> None:
+        if not is_admin:
+            raise fail(ErrorKind.FORBIDDEN, MSG_FORBIDDEN)
+        key = key.strip().lower()
+        if key == DEFAULT_STYLE:
+            await self.set_default_style(scope, value, is_admin=is_admin)
+            return
+        try:
+            normalised = normalise_option(key, value)
+        except ValueError as exc:
+            raise fail(ErrorKind.INVALID, f"“{key[:40]}” {exc}.") from None
+        await self.settings.set(scope, key, normalised)
+
+    async def record(self, record_id: str) -> StickerRecord | None:
+        return await self.records.get(record_id)
+
+    async def sticker_file(self, sha256: str) -> bytes | None:
+        if not isinstance(sha256, str) or not is_sha256(sha256):
+            return None
+        return await self.cache.store.get(sha256)
+
+    # ------------------------------------------------------------------ the request path
+    @staticmethod
+    def scope_for(request: StickerRequest) -> Scope:
+        return Scope(request.platform, request.scope_server, request.conversation_id)
+
+    def _style_map(self) -> dict[str, StyleSummary]:
+        return {s.name: s for s in self.engine.styles()}
+
+    def _global_default_style(self, styles: dict[str, StyleSummary]) -> str:
+        configured = self.config.engine.default_style
+        if configured in styles or not styles:
+            return configured
+        return next(iter(styles))
+
+    def _style(self, name: str) -> StyleSummary:
+        styles = self._style_map()
+        key = name.strip().lower()
+        if key in styles:
+            return styles[key]
+        shown = name.strip()[:40]
+        raise fail(
+            ErrorKind.UNKNOWN_STYLE, f"I don't know the style “{shown}”. Styles: {', '.join(sorted(styles))}."
+        )
+
+    async def _handle(self, request: StickerRequest, report: _PositionReporter) -> StickerReply:
+        plan = await self._plan(request)
+        wait = self.rate_limits.check(f"{request.platform}:{request.user_id}", self._server_key(request))
+        if wait > 0:
+            raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
+        if request.kind not in (RequestKind.REACTION, RequestKind.REROLL, RequestKind.VARIATIONS):
+            verdict = await self.safety.check(plan.text)
+            if not verdict.allowed:
+                log.info("refused by the prompt filter: %s", verdict.reason)
+                raise fail(ErrorKind.UNSAFE, verdict.message)
+
+        key = result_key(
+            model=self.config.model.path,
+            prompt=plan.built.prompt,
+            negative=plan.negative,
+            style=plan.style.name,
+            template=plan.style.template,
+            trigger=plan.style.trigger,
+            steps=plan.style.steps,
+            seed=plan.seed,
+            count=plan.count,
+            outline=plan.outline,
+        )
+        cached = await self.cache.lookup(key)
+        if cached is not None:
+            self.metrics.cache_hits.inc()
+            webps = [data for _sha, data in cached]
+            hashes = tuple(sha for sha, _data in cached)
+        else:
+            webps = await self._generate(request, plan, report)
+            hashes = await self.cache.remember(key, webps)
+        files = await self._files(request, plan, key, webps, hashes)
+        record = await self.records.add(
+            platform=request.platform,
+            user_id=request.user_id,
+            server=request.scope_server,
+            text=plan.text,
+            prompt=plan.built.prompt,
+            style=plan.style.name,
+            seed=plan.seed,
+            count=plan.count,
+            emoji=plan.emoji,
+            sticker_hashes=hashes,
+        )
+        return StickerReply(
+            request=request,
+            stickers=files,
+            record_id=record.record_id,
+            style=plan.style.name,
+            seed=plan.seed,
+            prompt=plan.built.prompt,
+            emoji=plan.emoji,
+            cached=cached is not None,
+        )
+
+    def _server_key(self, request: StickerRequest) -> str:
+        return f"{request.platform}:{request.scope_server}"
+
+    async def _plan(self, request: StickerRequest) -> _Plan:
+        scope = self.scope_for(request)
+        kind = request.kind
+        parent: StickerRecord | None = None
+        if kind in (RequestKind.REROLL, RequestKind.VARIATIONS):
+            if not request.parent_id:
+                raise fail(ErrorKind.INVALID, "Which sticker should I redo?")
+            parent = await self.records.get(request.parent_id)
+            if parent is None:
+                raise fail(ErrorKind.NOT_FOUND, "I can't find that sticker any more. Please make a new one.")
+
+        expression: str | None = None
+        if kind == RequestKind.REACTION:
+            expression = emoji_table.expression_for(request.emoji or "")
+            if expression is None:
+                raise fail(ErrorKind.INVALID, "I don't have a sticker for that emoji.")
+            parsed = ParsedText(words="")
+        else:
+            parsed = parse_text(request.text) if request.text else ParsedText(words="")
+
+        style_name = request.style or parsed.style or (parent.style if parent else None)
+        style = self._style(style_name) if style_name else self._style(await self.default_style(scope))
+
+        if request.count is not None:
+            count = parse_count(request.count)
+        elif parsed.count is not None:
+            count = parsed.count
+        elif kind == RequestKind.VARIATIONS:
+            count = 4
+        elif parent is not None:
+            count = parent.count
+        else:
+            count = parse_count(await self.get_option(scope, "count", "1") or "1")
+
+        explicit_seed = request.seed if request.seed is not None else parsed.seed
+        if explicit_seed is not None and parent is None:
+            seed = explicit_seed
+        else:
+            seed = secrets.randbelow(MAX_SEED - 4)
+
+        if request.outline is not None:
+            outline: bool | None = request.outline
+        else:
+            outline = {"on": True, "off": False}.get(
+                await self.get_option(scope, "outline", "auto") or "auto"
+            )
+
+        if kind == RequestKind.REACTION:
+            assert expression is not None
+            built = build_expression_prompt(expression, style)
+            text = request.emoji or ""
+            pick = emoji_table.display_emoji(text)
+        elif parent is not None:
+            if parent.style == style.name:
+                built = BuiltPrompt(parent.prompt, "", "")
+            else:
+                built = build_prompt(parent.text, style, known_subjects(self.engine.styles()))
+            text = parent.text
+            pick = parent.emoji
+        else:
+            if not parsed.words:
+                raise fail(ErrorKind.EMPTY_PROMPT, MSG_EMPTY)
+            built = build_prompt(parsed.words, style, known_subjects(self.engine.styles()))
+            text = parsed.words
+            pick = emoji_table.emoji_for(built.expression or parsed.words)
+        if len(built.prompt) > MAX_PROMPT_CHARS:
+            raise fail(
+                ErrorKind.PROMPT_TOO_LONG, f"That's too long — keep it under {MAX_PROMPT_CHARS} characters."
+            )
+        return _Plan(
+            style=style,
+            built=built,
+            text=text,
+            count=count,
+            seed=seed,
+            outline=outline,
+            negative=negative_prompt(self.config.safety.negative_prompt, style.negative_prompt),
+            emoji=pick,
+        )
+
+    async def _generate(self, request: StickerRequest, plan: _Plan, report: _PositionReporter) -> list[bytes]:
+        job = GenerationRequest(
+            prompt=plan.built.prompt,
+            style=plan.style.name,
+            seed=plan.seed,
+            count=plan.count,
+            negative_prompt=plan.negative,
+            outline=plan.outline,
+            request_id=request.request_id,
+        )
+
+        async def in_line(position: int) -> None:
+            await report(position + self.engine.queue_length())
+
+        waited = time.perf_counter()
+        try:
+            async with self.admission.slot(self._server_key(request), in_line):
+                self.metrics.wait_latency.observe(time.perf_counter() - waited)
+                began = time.perf_counter()
+                result = await self.engine.generate(job, on_position=report)
+                self.metrics.generation_latency.observe(time.perf_counter() - began)
+        except QueueFull:
+            raise fail(ErrorKind.OVERLOADED, MSG_BUSY) from None
+        except AdmissionClosed:
+            raise fail(ErrorKind.SHUTTING_DOWN, MSG_SHUTTING_DOWN) from None
+        self.metrics.batches.labels(plan.style.name).inc()
+        self.metrics.stickers.inc(len(result.stickers))
+        if not result.stickers:
+            raise fail(ErrorKind.FAILED, MSG_FAILED)
+        return [s.webp for s in result.stickers]
+
+    async def _files(
+        self, request: StickerRequest, plan: _Plan, key: str, webps: list[bytes], hashes: tuple[str, ...]
+    ) -> tuple[StickerFile, ...]:
+        formats = request.formats or frozenset({StickerFormat.WEBP})
+        pngs: list[tuple[str, bytes]] = []
+        if StickerFormat.DISCORD_PNG in formats:
+            png_key = f"{key}:discord_png"
+            found = await self.cache.lookup(png_key)
+            if found is None:
+                converted = await asyncio.to_thread(_discord_pngs, webps)
+                stored = await self.cache.remember(png_key, converted)
+                found = list(zip(stored, converted, strict=True))
+            pngs = found
+        files: list[StickerFile] = []
+        for i, (sha, data) in enumerate(zip(hashes, webps, strict=True)):
+            seed = plan.seed + i
+            if StickerFormat.WEBP in formats:
+                w, h = _image_size(data)
+                files.append(StickerFile(data, StickerFormat.WEBP, w, h, seed, sha))
+            if pngs:
+                png_sha, png = pngs[i]
+                w, h = _image_size(png)
+                files.append(StickerFile(png, StickerFormat.DISCORD_PNG, w, h, seed, png_sha))
+        return tuple(files)
+
+
+def _discord_pngs(webps: list[bytes]) -> list[bytes]:
+    try:
+        from generator.postprocess import discord_server_sticker
+    except ImportError:  # the package may not re-export it
+        from generator.postprocess.encode import discord_server_sticker
+
+    return [discord_server_sticker(w) for w in webps]
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return int(im.width), int(im.height)
+
+
+def with_storage_under(config: AppConfig, directory: Any) -> AppConfig:
+    """A copy of `config` whose database and sticker cache live under `directory` (tests, demos)."""
+    storage = replace(
+        config.storage, url=f"sqlite:///{directory}/stickerbot.db", cache_dir=f"{directory}/cache"
+    )
+    return replace(config, storage=storage)

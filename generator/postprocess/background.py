@@ -1,0 +1,289 @@
+"""Model-free background removal for images of a subject on a flat colour.
+
+1. Estimate the key colour from the image border (a histogram mode refined by medians, so noise
+   and a subject touching an edge do not move it).
+2. Flood-fill from the border over pixels within a tolerance of that colour (on a lightly smoothed
+   copy, so noise does not stop the fill), drop specks, and add enclosed holes of the exact key
+   colour.
+3. Soften the edge: every pixel within two pixels of the boundary is modelled as a mix of the key
+   colour and the nearby subject colour; the mix weight is its alpha and the subject colour replaces
+   the mixed one, so no key colour is left in the fringe. A saturated key (green screen) also gets its
+   hue removed from edge pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from generator.postprocess.errors import NoBackground, NoSubject
+from generator.postprocess.morphology import border_mask, dilate, erode, reconstruct
+from generator.postprocess.options import RGB, StickerOptions
+
+MIN_BORDER_COVERAGE = 0.35  # share of the border that must show the key colour
+EDGE_BAND = 2  # px on the subject side of the boundary that may be partly transparent
+SPILL_BAND = 4  # px on the subject side of the boundary whose key-colour cast is removed
+CORE_WINDOW = 4  # radius of the window that supplies the subject colour for edge pixels
+SPILL_MIN_CHROMA = 60.0  # a key colour with less chroma (white, grey, black) has no hue to remove
+
+
+@dataclass(frozen=True)
+class BackgroundEstimate:
+    """The key colour, how noisy the border is around it, and how much of the border shows it."""
+
+    color: tuple[float, float, float]
+    noise: float
+    coverage: float
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    rgba: np.ndarray  # HxWx4 uint8
+    background: BackgroundEstimate | None
+    fallback: bool  # True when the whole image was kept because no background could be separated
+
+
+def _border_pixels(pixels: np.ndarray, band: int) -> np.ndarray:
+    h, w = pixels.shape[:2]
+    band = max(1, min(band, h // 2, w // 2))
+    parts = [
+        pixels[:band].reshape(-1, 3),
+        pixels[h - band :].reshape(-1, 3),
+        pixels[band : h - band, :band].reshape(-1, 3),
+        pixels[band : h - band, w - band :].reshape(-1, 3),
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _refine(border: np.ndarray, centre: np.ndarray, radii: tuple[float, ...]) -> np.ndarray:
+    for radius in radii:
+        near = border[np.linalg.norm(border - centre, axis=1) < radius]
+        if near.shape[0] == 0:
+            break
+        centre = np.median(near, axis=0)
+    return centre
+
+
+def estimate_background(
+    rgb: np.ndarray, tolerance: float, hint: RGB | None = None, smoothed: np.ndarray | None = None
+) -> BackgroundEstimate:
+    """Estimate the key colour from the border of an HxWx3 uint8 image."""
+    h, w = rgb.shape[:2]
+    band = max(2, min(h, w) // 100)
+    border = _border_pixels(rgb, band)
+    centre: np.ndarray | None = None
+    if hint is not None:
+        hinted = np.asarray(hint, dtype=np.float32)
+        near = np.linalg.norm(border - hinted, axis=1) < max(100.0, 2 * tolerance)
+        if near.mean() >= MIN_BORDER_COVERAGE * 0.7:
+            centre = _refine(border, hinted, (100.0, 60.0, 40.0))
+    if centre is None:
+        quantised = (border.astype(np.int32) >> 4).astype(np.int32)
+        index = (quantised[:, 0] << 8) | (quantised[:, 1] << 4) | quantised[:, 2]
+        mode = int(np.bincount(index, minlength=4096).argmax())
+        centre = border[index == mode].mean(axis=0)
+        centre = _refine(border, centre, (60.0, 40.0, 40.0))
+    distances = np.linalg.norm(border - centre, axis=1)
+    coverage = float((distances < tolerance).mean())
+    source = border if smoothed is None else _border_pixels(smoothed, band)
+    near_key = np.linalg.norm(source - centre, axis=1)
+    near_key = near_key[near_key < 1.5 * tolerance]
+    noise = float(np.percentile(near_key, 95)) if near_key.size else 0.0
+    r, g, b = (float(c) for c in centre)
+    return BackgroundEstimate(color=(r, g, b), noise=noise, coverage=coverage)
+
+
+def _distance2(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Squared RGB distance (int32) of every pixel of an HxWx3 uint8 image from `colour`."""
+    total = np.zeros(pixels.shape[:2], dtype=np.int32)
+    for channel in range(3):
+        diff = pixels[..., channel].astype(np.int32) - round(float(colour[channel]))
+        total += diff * diff
+    return total
+
+
+def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
+    """Remove the flat background of an HxWx3 uint8 image; returns an HxWx4 uint8 cut-out."""
+    h, w = rgb.shape[:2]
+    if h < 3 or w < 3:
+        raise NoSubject("The image is too small to cut out.")
+    smoothed = np.asarray(Image.fromarray(rgb).filter(ImageFilter.BoxBlur(1)))
+    estimate = estimate_background(rgb, options.tolerance, options.background, smoothed)
+    if estimate.coverage < MIN_BORDER_COVERAGE:
+        if options.on_no_background == "error":
+            raise NoBackground("Couldn't find a plain background to remove around the subject.")
+        return KeyResult(rgba=_keep_whole(rgb), background=estimate, fallback=True)
+
+    key = np.asarray(estimate.color, dtype=np.float32)
+    threshold = min(max(options.tolerance, 2.0 * estimate.noise), 250.0)
+    d_smooth = _distance2(smoothed, key)
+    candidate = d_smooth < threshold * threshold
+    background = reconstruct(candidate, candidate & border_mask((h, w)))
+
+    subject = ~background
+    subject = reconstruct(subject, erode(subject, 1))  # drop specks smaller than 3x3
+    if options.holes:
+        subject &= ~_background_holes(candidate & subject, d_smooth, estimate, threshold, (h, w))
+    if subject.sum() < max(16, (h * w) // 5000):
+        if int(d_smooth.max()) < threshold * threshold:
+            raise NoSubject("The image is a single flat colour; there is nothing to cut out.")
+        raise NoSubject("Nothing is left once the background is removed.")
+
+    rgba = _soft_edges(rgb, subject, key, estimate)
+    return KeyResult(rgba=rgba, background=estimate, fallback=False)
+
+
+def _background_holes(
+    enclosed: np.ndarray,
+    d_smooth: np.ndarray,
+    estimate: BackgroundEstimate,
+    threshold: float,
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Enclosed regions that show the background: they hold a block of near-exact key colour.
+
+    A region becomes transparent only if it contains a (2r+1)x(2r+1) block (r = 2 at 512 px, more
+    for larger images) whose every pixel is within the border's own noise of the key colour. Subject
+    pixels that are merely close to the key colour, or small, stay opaque.
+    """
+    if not enclosed.any():
+        return enclosed
+    radius = max(2, round(min(shape) / 256))
+    strict = d_smooth < min(threshold, max(10.0, 1.5 * estimate.noise)) ** 2
+    seeds = erode(strict & enclosed, radius)
+    if not seeds.any():
+        return np.zeros(shape, dtype=bool)
+    return reconstruct(enclosed, seeds)
+
+
+def _core_means(
+    rgb: np.ndarray, core: np.ndarray, ys: np.ndarray, xs: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean colour of the `core` pixels in the (2r+1)^2 window around each given pixel, and their count.
+
+    The three channels and the count are packed in 16-bit lanes of one int64 per pixel (a window
+    sum stays below 2^16), so each window offset costs one gather over the band pixels only.
+    """
+    h, w = core.shape
+    packed = np.zeros((h + 2 * radius, w + 2 * radius), dtype=np.int64)
+    inner = packed[radius : radius + h, radius : radius + w]
+    for channel in range(3):
+        inner |= (rgb[..., channel].astype(np.int64) * core) << (16 * channel)
+    inner |= core.astype(np.int64) << 48
+    flat = packed.ravel()
+    stride = w + 2 * radius
+    base = (ys + radius) * stride + (xs + radius)
+    total = np.zeros(ys.shape, dtype=np.int64)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            total += flat[base + (dy * stride + dx)]
+    lanes = [(total >> (16 * lane)) & 0xFFFF for lane in range(4)]
+    count = lanes[3].astype(np.float32)
+    sums = np.stack(lanes[:3], axis=1).astype(np.float32)
+    return sums / np.maximum(count, 1.0)[:, None], count
+
+
+def _strongest_neighbour(
+    rgb: np.ndarray, subject: np.ndarray, key: np.ndarray, ys: np.ndarray, xs: np.ndarray
+) -> np.ndarray:
+    """For thin parts with no solid interior nearby: the colour of the subject pixel within 2 px
+    that differs most from the key (the middle of a thin line)."""
+    h, w = subject.shape
+    best = np.full(ys.shape, -1.0, dtype=np.float32)
+    colour = rgb[ys, xs].astype(np.float32)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            yy = np.clip(ys + dy, 0, h - 1)
+            xx = np.clip(xs + dx, 0, w - 1)
+            candidate = rgb[yy, xx].astype(np.float32)
+            score = np.where(subject[yy, xx], ((candidate - key) ** 2).sum(axis=1), -1.0)
+            better = score > best
+            best = np.where(better, score, best)
+            colour[better] = candidate[better]
+    return colour
+
+
+def _soft_edges(
+    rgb: np.ndarray, subject: np.ndarray, key: np.ndarray, estimate: BackgroundEstimate
+) -> np.ndarray:
+    """Alpha and colour for the pixels along the subject/background boundary."""
+    h, w = subject.shape
+    background = ~subject
+    near_background = dilate(background, EDGE_BAND)
+    band = (subject & near_background) | (background & dilate(subject, 1))
+    core = subject & ~near_background
+
+    out = np.empty((h, w, 4), dtype=np.uint8)
+    out[..., :3] = rgb
+    out[..., 3] = subject.view(np.uint8) * 255
+    ys, xs = np.nonzero(band)
+    if ys.size:
+        fg_colour, count = _core_means(rgb, core, ys, xs, CORE_WINDOW)
+        thin = count < 0.5
+        if thin.any():
+            fg_colour[thin] = _strongest_neighbour(rgb, subject, key, ys[thin], xs[thin])
+
+        colour = rgb[ys, xs].astype(np.float32)
+        direction = fg_colour - key
+        contrast2 = (direction * direction).sum(axis=1)
+        contrast = np.sqrt(contrast2)
+        offset = colour - key
+        mix = (offset * direction).sum(axis=1) / np.maximum(contrast2, 1e-6)
+        residual = np.sqrt(((offset - mix[:, None] * direction) ** 2).sum(axis=1))
+        in_subject = subject[ys, xs]
+        noise = max(estimate.noise, 4.0)
+        # A subject pixel that is not a blend of key and subject colour (a detail of another colour
+        # near the edge) keeps its own colour and stays opaque.
+        explained = residual <= np.maximum(0.35 * contrast, 3.0 * noise)
+        usable = (contrast > 2.0 * noise) & (explained | ~in_subject)
+        floor = np.minimum(0.25, noise / np.maximum(contrast, 1e-6))
+        soft = np.clip((mix - floor) / np.maximum(1.0 - 2.0 * floor, 0.5), 0.0, 1.0)
+        new_alpha = np.where(usable, soft, in_subject.astype(np.float32))
+        replace = usable & (new_alpha < 0.999)
+        new_colour = np.where(replace[:, None], fg_colour, colour)
+        out[ys, xs, :3] = np.clip(np.rint(new_colour), 0, 255).astype(np.uint8)
+        out[ys, xs, 3] = np.rint(new_alpha * 255.0).astype(np.uint8)
+
+    if _has_hue(key):
+        zy, zx = np.nonzero(dilate(background, SPILL_BAND) & (out[..., 3] > 0))
+        cleaned = _remove_spill(out[zy, zx, :3].astype(np.float32), key)
+        out[zy, zx, :3] = np.clip(np.rint(cleaned), 0, 255).astype(np.uint8)
+    np.copyto(out[..., :3], 0, where=(out[..., 3:4] == 0))
+    return out
+
+
+def _has_hue(key: np.ndarray) -> bool:
+    return float(key.max() - key.min()) >= SPILL_MIN_CHROMA
+
+
+def _remove_spill(colour: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Take the key's hue out of edge colours (Nx3 float), e.g. the green cast after a green screen."""
+    chroma = key - key.mean()
+    strength = float(np.linalg.norm(chroma))
+    if not _has_hue(key) or strength < 1e-6:
+        return colour
+    unit = chroma / strength
+    centred = colour - colour.mean(axis=1, keepdims=True)
+    lean = np.maximum(centred @ unit, 0.0)
+    return colour - lean[:, None] * unit[None, :]
+
+
+def _keep_whole(rgb: np.ndarray) -> np.ndarray:
+    """The documented fallback: the whole image as an opaque card with anti-aliased round corners."""
+    h, w = rgb.shape[:2]
+    radius = max(2.0, 0.06 * min(h, w))
+    alpha = np.ones((h, w), dtype=np.float32)
+    r = int(np.ceil(radius))
+    yy, xx = np.mgrid[0:r, 0:r].astype(np.float32)
+    dist = np.hypot(radius - 0.5 - yy, radius - 0.5 - xx)
+    corner = np.clip(radius - dist + 0.5, 0.0, 1.0)
+    corner = np.where((yy < radius) & (xx < radius), corner, 1.0)
+    r = min(r, h, w)
+    corner = corner[:r, :r]
+    alpha[:r, :r] = np.minimum(alpha[:r, :r], corner)
+    alpha[:r, w - r :] = np.minimum(alpha[:r, w - r :], corner[:, ::-1])
+    alpha[h - r :, :r] = np.minimum(alpha[h - r :, :r], corner[::-1, :])
+    alpha[h - r :, w - r :] = np.minimum(alpha[h - r :, w - r :], corner[::-1, ::-1])
+    return np.dstack([rgb, np.rint(alpha * 255).astype(np.uint8)])

@@ -1,0 +1,123 @@
+"""`styles train`: from a folder of sticker images to an installed style (LoRA + YAML + preview).
+
+Steps: check and load the images (`data.py`), load the model exactly as the engine does
+(`generator.model.load_pipeline`, with the speed switches that would change the UNet's layers
+turned off), cache latents and text conditioning, train the LoRA (`lora_train.py`), export it
+with a style file (`export.py`). Everything goes under two chosen folders: the run folder
+`<out>/<name>/` (checkpoints) and the styles folder (`<name>.yaml`, `loras/<name>.safetensors`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers import StableDiffusionXLPipeline
+
+from generator.model import choose_device, load_pipeline
+from generator.options import ModelConfig
+from generator.styles import StyleSpec
+from generator.training.data import RGB, load_dataset
+from generator.training.errors import StudioError
+from generator.training.export import StyleDraft, check_free, export_style
+from generator.training.lora_train import LoraTrainer, Precision, TrainResult, TrainSettings, autocast_dtype
+from generator.training.objective import encode_examples
+from generator.training.paths import prepare_dir, validate_name
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRIGGER = "dm-sticker"
+
+
+@dataclass
+class StyleTrainJob:
+    name: str
+    images: Path
+    subject: str
+    trigger: str = DEFAULT_TRIGGER
+    description: str = ""
+    background: str = "white"  # a style background: a name or "#rrggbb"
+    resolution: int = 512
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    out_dir: Path = Path("runs")
+    styles_dir: Path = Path("styles")
+    resume: bool = False
+    overwrite: bool = False
+
+
+@dataclass
+class TrainOutcome:
+    style: StyleSpec
+    result: TrainResult
+    loss_before: float
+    loss_after: float
+    pipe: StableDiffusionXLPipeline  # the base model again (adapter removed), for a preview
+
+
+def training_model_config(model: ModelConfig, precision: Precision) -> ModelConfig:
+    """The engine's model settings minus what changes the UNet's layers (fused QKV, compile, tiny VAE)."""
+    device = choose_device(dataclasses.replace(model, dtype="float32")).device
+    amp = autocast_dtype(precision, device)  # None: train in fp32
+    name = "float16" if amp == torch.float16 else "bfloat16" if amp == torch.bfloat16 else "float32"
+    return dataclasses.replace(
+        model, dtype=name, fuse_qkv=False, channels_last=False, compile="off", tiny_vae=None, warmup=False
+    )
+
+
+def load_training_pipeline(model: ModelConfig, precision: Precision) -> StableDiffusionXLPipeline:
+    return load_pipeline(training_model_config(model, precision), speedups=False).pipe
+
+
+def resolve_background(value: str) -> RGB:
+    """A style background ("white", "#aabbcc") as RGB, validated by the style schema's rules."""
+    from generator.styles import NAMED_BACKGROUNDS
+    from generator.training.data import parse_color
+
+    return NAMED_BACKGROUNDS.get(value.strip().lower()) or parse_color(value)
+
+
+def train_style(
+    job: StyleTrainJob,
+    model: ModelConfig,
+    *,
+    pipe: StableDiffusionXLPipeline | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainOutcome:
+    """Run a whole `styles train` job and return the installed style."""
+    validate_name(job.name)
+    job.settings.validate()
+    if job.resolution % 8 or not 64 <= job.resolution <= 1024:
+        raise StudioError("--resolution must be a multiple of 8 from 64 to 1024.")
+    check_free(job.styles_dir, job.name, overwrite=job.overwrite or job.resume)
+    background = resolve_background(job.background)
+    examples = load_dataset(
+        job.images, resolution=job.resolution, background=background, trigger=job.trigger, fit="pad"
+    )
+    run_dir = prepare_dir(job.out_dir, job.name)
+    pipe = pipe if pipe is not None else load_training_pipeline(model, job.settings.precision)
+    data = encode_examples(pipe, [e.image for e in examples], [e.caption for e in examples])
+    trainer = LoraTrainer(pipe, job.settings)
+    try:
+        before = trainer.fixed_loss(data)
+        info = {"name": job.name, "model": model.path, "resolution": job.resolution, "kind": "style"}
+        result = trainer.train(
+            data, run_dir, resume=job.resume, run_info=info, progress=progress, on_step=on_step
+        )
+        after = trainer.fixed_loss(data)
+    finally:
+        trainer.remove_adapter()
+    draft = StyleDraft(
+        name=job.name,
+        description=job.description or f"{job.subject} stickers (trained on {len(examples)} images)",
+        subject=job.subject,
+        triggers=[job.trigger] if job.trigger else [],
+        background=job.background,
+    )
+    spec = export_style(job.styles_dir, draft, result.lora, overwrite=True)
+    log.info("style %s written to %s (loss %.4f -> %.4f)", job.name, spec.file, before, after)
+    return TrainOutcome(spec, result, before, after, pipe)

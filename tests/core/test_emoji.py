@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.emoji import EMOJI_EXPRESSIONS, display_emoji, emoji_for, expression_for, normalise_emoji
+
+
+def test_table_has_at_least_40_emoji() -> None:
+    assert len(EMOJI_EXPRESSIONS) >= 40
+
+
+@pytest.mark.parametrize(
+    ("emoji", "expression"),
+    [
+        ("😂", "laughing"),
+        ("😭", "crying loudly"),
+        ("❤️", "I love you"),
+        ("❤", "I love you"),
+        ("👍", "thumbs up"),
+        ("👍🏽", "thumbs up"),
+        ("👍🏿", "thumbs up"),
+        ("😡", "angry"),
+        ("😴", "sleeping"),
+        ("🎉", "celebrating with confetti"),
+        ("🤔", "thinking"),
+        ("😱", "shocked, screaming"),
+        ("🙏", "thank you, hands together"),
+        ("🙏🏻", "thank you, hands together"),
+        ("🤦‍♀️", "facepalm"),
+        ("🤷🏾‍♂️", "shrugging"),
+        ("✌︎", "peace sign"),
+    ],
+)
+def test_expression_for_known_emoji_in_every_form(emoji: str, expression: str) -> None:
+    assert expression_for(emoji) == expression
+
+
+@pytest.mark.parametrize("emoji", ["🦄", "🏳️‍🌈", "x", "", "😂" * 20, "\ufe0f"])
+def test_unknown_emoji_is_none(emoji: str) -> None:
+    assert expression_for(emoji) is None
+
+
+def test_normalise_strips_selectors_and_tones() -> None:
+    assert normalise_emoji("👋🏼") == "👋"
+    assert normalise_emoji("❤️") == "\u2764"
+
+
+@pytest.mark.parametrize(
+    ("expression", "emoji"),
+    [
+        ("laughing", "😂"),
+        ("crying in the rain", "😭"),
+        ("I love you", "❤️"),
+        ("eating pizza", "🍕"),
+        ("eating", "😋"),
+        ("angry", "😡"),
+        ("quantum physics", "🙂"),
+    ],
+)
+def test_emoji_for_expression(expression: str, emoji: str) -> None:
+    assert emoji_for(expression) == emoji
+
+
+def test_every_table_expression_maps_back_to_an_emoji() -> None:
+    fitting = [e for e in EMOJI_EXPRESSIONS.values() if emoji_for(e) != "🙂"]
+    assert len(fitting) >= 35
+
+
+def test_display_emoji_restores_the_emoji_presentation() -> None:
+    assert display_emoji("❤") == "❤\ufe0f"
+    assert display_emoji("👍🏽") == "👍"

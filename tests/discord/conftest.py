@@ -1,0 +1,89 @@
+"""Fixtures: a fake Discord on 127.0.0.1, the real core service (FakeEngine, SQLite), the real adapter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord import DiscordAdapter, create_adapter
+from bot.config import AppConfig, DiscordConfig
+from bot.service import StickerService
+from tests.fakes.discord_server import FakeDiscord, FakeGuild
+from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.service_factory import make_service
+
+StartBot = Callable[..., Awaitable[DiscordAdapter]]
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+    assert fake.violations == [], "the bot broke Discord's rules"
+
+
+@pytest.fixture
+async def service(tmp_path: Path, fake_engine: FakeEngine) -> AsyncIterator[StickerService]:
+    svc = await make_service(tmp_path, fake_engine)
+    try:
+        yield svc
+    finally:
+        await svc.close()
+
+
+@pytest.fixture
+def discord_config(fake_discord: FakeDiscord) -> DiscordConfig:
+    return DiscordConfig(
+        enabled=True,
+        token=fake_discord.token,
+        api_base_url=fake_discord.api_base_url,
+        gateway_url=fake_discord.gateway_url,
+    )
+
+
+@pytest.fixture
+async def start_bot(
+    fake_discord: FakeDiscord, service: StickerService, discord_config: DiscordConfig
+) -> AsyncIterator[StartBot]:
+    """Start an adapter (stopped at teardown); keyword arguments override DiscordConfig fields."""
+    started: list[DiscordAdapter] = []
+
+    async def start(svc: Any = None, **overrides: Any) -> DiscordAdapter:
+        config = replace(discord_config, **overrides)
+        adapter = create_adapter(config, svc or service, AppConfig(discord=config))
+        assert isinstance(adapter, DiscordAdapter)
+        await adapter.start()
+        started.append(adapter)
+        return adapter
+
+    try:
+        yield start
+    finally:
+        for adapter in reversed(started):
+            await adapter.stop()
+
+
+@pytest.fixture
+def guild(fake_discord: FakeDiscord) -> FakeGuild:
+    return fake_discord.add_guild("Otter club", channels=2, members=3)
+
+
+@pytest.fixture
+async def bot(start_bot: StartBot, guild: FakeGuild) -> DiscordAdapter:
+    return await start_bot()
+
+
+def option(name: str, value: Any, kind: int = 3, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": kind, "value": value, **extra}
+
+
+def subcommand(name: str, *options: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "type": 1, "options": list(options)}

@@ -1,0 +1,108 @@
+"""Reaction stickers: a known emoji on a message → a sticker reply; bots, unknown emoji and off channels ignored."""
+
+from __future__ import annotations
+
+import asyncio
+
+from adapters.discord import DiscordAdapter
+from adapters.discord.commands import NEEDS_CHANNEL_ADMIN
+from tests.discord.conftest import subcommand
+from tests.fakes.discord_server import (
+    MANAGE_CHANNELS,
+    MEMBER_PERMISSIONS,
+    FakeDiscord,
+    FakeGuild,
+    FakeUser,
+    snowflake,
+)
+from tests.fakes.fake_engine import FakeEngine
+
+
+async def settle() -> None:
+    """Give the bot time to (not) act: an ignored reaction has no answer to wait for."""
+    await asyncio.sleep(0.3)
+
+
+async def test_reaction_gets_a_sticker_reply(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild, fake_engine: FakeEngine
+) -> None:
+    author, reactor = guild.members[0], guild.members[1]
+    message = fake_discord.add_channel_message(guild, author, "that was hilarious")
+    await fake_discord.react(guild, message, reactor, "😂")
+    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id), what="a reaction sticker")
+    [reply] = fake_discord.channel_messages(guild.channel_id)
+    assert reply.reference is not None and reply.reference["message_id"] == str(message.id)
+    assert len(reply.uploads) == 1 and reply.content.startswith("-# otter · seed ")
+    assert "laughing" in fake_engine.ran[0].prompt
+    assert any(i.startswith("sb:reroll:") for i in reply.custom_ids())
+
+
+async def test_same_emoji_on_the_same_message_is_answered_once(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+) -> None:
+    message = fake_discord.add_channel_message(guild, guild.members[0])
+    await fake_discord.react(guild, message, guild.members[1], "😂")
+    await fake_discord.react(guild, message, guild.members[2], "😂")
+    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+    await settle()
+    assert len(fake_discord.channel_messages(guild.channel_id)) == 1
+
+
+async def test_bots_own_and_unknown_reactions_are_ignored(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild, fake_engine: FakeEngine
+) -> None:
+    other_bot = FakeUser(snowflake(), "OtherBot", bot=True)
+    guild.members.append(other_bot)
+    message = fake_discord.add_channel_message(guild, guild.members[0])
+    await fake_discord.react(guild, message, other_bot, "😂")
+    await fake_discord.react(guild, message, fake_discord.bot, "😍")
+    await fake_discord.react(guild, message, guild.members[1], "🦆")  # not in the expression table
+    await settle()
+    assert fake_discord.channel_messages(guild.channel_id) == []
+    assert fake_engine.ran == []
+
+
+async def test_admin_switches_reactions_off_and_on_per_channel(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild, fake_engine: FakeEngine
+) -> None:
+    admin, member = guild.members[0], guild.members[1]
+    off = await fake_discord.slash(
+        guild, admin, "reactions", [subcommand("off")], permissions=MEMBER_PERMISSIONS | MANAGE_CHANNELS
+    )
+    await fake_discord.wait_answered(off)
+    assert off.callback_type == 4 and "off" in off.original.content  # type: ignore[union-attr]
+
+    quiet = fake_discord.add_channel_message(guild, admin)
+    await fake_discord.react(guild, quiet, member, "😂")
+    other_channel = fake_discord.add_channel_message(guild, admin, channel_id=guild.channel_ids[1])
+    await fake_discord.react(guild, other_channel, member, "😂")
+    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_ids[1]))
+    await settle()
+    assert fake_discord.channel_messages(guild.channel_id) == []  # off here, still on next door
+
+    on = await fake_discord.slash(
+        guild, admin, "reactions", [subcommand("on")], permissions=MEMBER_PERMISSIONS | MANAGE_CHANNELS
+    )
+    await fake_discord.wait_answered(on)
+    await fake_discord.react(guild, quiet, member, "😍")
+    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+
+
+async def test_members_without_channel_rights_cannot_switch_reactions(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+) -> None:
+    inter = await fake_discord.slash(guild, guild.members[1], "reactions", [subcommand("off")])
+    await fake_discord.wait_answered(inter)
+    assert inter.ephemeral_texts == [NEEDS_CHANNEL_ADMIN]
+    message = fake_discord.add_channel_message(guild, guild.members[0])
+    await fake_discord.react(guild, message, guild.members[1], "😂")
+    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+
+
+async def test_reaction_on_a_deleted_message_still_posts_without_failing(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+) -> None:
+    message = fake_discord.add_channel_message(guild, guild.members[0])
+    message.deleted = True
+    await fake_discord.react(guild, message, guild.members[1], "😢")
+    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))

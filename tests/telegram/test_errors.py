@@ -1,0 +1,109 @@
+"""Telegram failures: flood limits, timeouts, dropped connections, blocked bot, deleted messages."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from tests.telegram.conftest import Harness
+
+USER = 8080
+GROUP = -100888
+
+
+async def test_flood_limit_is_waited_out_and_retried(bot: Harness) -> None:
+    api = bot.api
+    api.inject("sendSticker", "retry_after", retry_after=1)
+    api.message_update(GROUP, USER, "/sticker otter")
+    await api.wait_calls("sendSticker", within_s=10)
+    [limited, sent] = api.calls_of("sendSticker")
+    assert limited.error and "retry after" in limited.error.lower()
+    assert sent.error is None and sent.at - limited.at >= 0.9
+
+
+async def test_timeout_is_retried(harness: Harness) -> None:
+    harness.options = replace(harness.options, read_timeout_s=0.4, write_timeout_s=0.4)
+    await harness.start()
+    api = harness.api
+    api.inject("sendSticker", "slow", delay_s=1.0)
+    api.message_update(GROUP, USER, "/sticker otter")
+    await api.wait_calls("sendSticker", 2, ok=None, within_s=10)
+    await api.wait_calls("sendSticker", 1)
+    assert api.violations == []
+
+
+async def test_dropped_connection_is_retried(bot: Harness) -> None:
+    api = bot.api
+    api.inject("sendMessage", "disconnect")
+    api.message_update(GROUP, USER, "/help")
+    await api.wait_calls("sendMessage", 1)
+    assert len(api.calls_of("sendMessage")) == 2
+
+
+async def test_blocked_bot_is_logged_and_others_still_served(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = bot.api
+    api.blocked_chats.add(USER)
+    with caplog.at_level(logging.INFO, logger="adapters.telegram"):
+        api.message_update(USER, USER, "/sticker otter")
+        api.message_update(USER + 1, USER + 1, "/sticker otter")
+        await api.wait_calls("sendSticker", 1)
+        await api.wait_for(lambda a: any("Forbidden" in (c.error or "") for c in a.calls), what="403")
+    assert [c.params["chat_id"] for c in api.calls_of("sendSticker", ok=True)] == [USER + 1]
+    assert any(str(USER) in r.getMessage() for r in caplog.records)
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
+
+
+async def test_deleted_command_message_gets_sticker_without_reply(bot: Harness) -> None:
+    api = bot.api
+    message = api.message_update(GROUP, USER, "/sticker otter")
+    api.delete_user_message(GROUP, message["message_id"])
+    [sent] = await api.wait_calls("sendSticker")
+    assert "reply_parameters" not in sent.params
+    assert sent.files  # uploaded once; the failed reply attempt was rejected before storing anything
+
+
+async def test_bad_request_on_send_is_logged_not_crashing(bot: Harness) -> None:
+    api = bot.api
+    api.inject("sendSticker", "bad_request", description="STICKER_INVALID")
+    api.message_update(GROUP, USER, "/sticker otter")
+    api.message_update(GROUP, USER, "/help")
+    await api.wait_calls("sendMessage", 1)
+    await api.wait_for(lambda a: len(a.calls_of("sendSticker")) == 1, what="the failed send")
+    # the application is still alive and serving
+    api.message_update(GROUP, USER, "/sticker otter again")
+    await api.wait_calls("sendSticker", 1)
+
+
+async def test_polling_survives_get_updates_failures(bot: Harness) -> None:
+    api = bot.api
+    await api.wait_calls("getUpdates")
+    api.inject("getUpdates", "bad_request", times=1, description="injected")
+    api.message_update(GROUP, USER, "/help")
+    await api.wait_calls("sendMessage", 1, within_s=15)
+
+
+async def test_chat_action_and_callback_answer_failures_do_not_block(bot: Harness) -> None:
+    api = bot.api
+    api.inject("sendChatAction", "forbidden", times=100, description="not enough rights")
+    api.message_update(GROUP, USER, "/sticker otter")
+    await api.wait_calls("sendSticker", 1)
+    message_id = api.calls_of("sendSticker", ok=True)[0]
+    sticker_message = [m for (c, _), m in api.messages.items() if c == GROUP and "sticker" in m][-1]
+    data = [b["callback_data"] for row in message_id.params["reply_markup"]["inline_keyboard"] for b in row]
+    api.inject("answerCallbackQuery", "bad_request", description="query is too old")
+    api.callback_update(USER, GROUP, sticker_message["message_id"], data[0])
+    await api.wait_calls("sendSticker", 2)
+
+
+async def test_service_exception_gets_short_message(bot: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(bot.service, "handle", boom)
+    bot.api.message_update(GROUP, USER, "/sticker otter")
+    [call] = await bot.api.wait_calls("sendMessage")
+    assert "fire" not in call.params["text"] and len(call.params["text"]) < 100
