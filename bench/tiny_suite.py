@@ -73,7 +73,7 @@ def _bare_pipeline(model_cfg: ModelConfig):
 
     choice = choose_device(model_cfg)
     pipe = StableDiffusionXLPipeline.from_pretrained(
-        model_cfg.path, torch_dtype=choice.dtype, local_files_only=True
+        model_cfg.path, dtype=choice.dtype, local_files_only=True
     ).to(choice.device)
     pipe.set_progress_bar_config(disable=True)
     return pipe, choice
@@ -136,7 +136,6 @@ def _latency_ratio(
             await engine.close()
 
     asyncio.run(measure())
-    del pipe
     report.raw["latency"] = {
         "device": str(choice.device),
         "dtype": str(choice.dtype),

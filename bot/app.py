@@ -110,20 +110,21 @@ class App:
         log.info("shutting down: %d request(s) in flight", service.active_requests if service else 0)
         waits: list[Any] = [self._stop_adapter(a, grace) for a in reversed(self.adapters)]
         if service is not None:
-            waits.append(service.drain(grace))
-        results = await asyncio.gather(*waits, return_exceptions=True)
-        drained = service is None or results[-1] is True
-        if self.engine is not None and self._engine_started and not drained:
-            # wake requests still inside the engine: they get a "restarting" reply
-            await self._close_engine()
-            if service is not None:
-                await service.drain(5.0)
+            waits.append(self._finish_requests(service, grace))
+        await asyncio.gather(*waits, return_exceptions=True)
         if service is not None:
             await service.close()
             service.metrics.stop()
         if self.engine is not None and self._engine_started:
             await self._close_engine()
         log.info("stopped")
+
+    @staticmethod
+    async def _finish_requests(service: StickerService, grace: float) -> None:
+        """In-flight requests get `grace` seconds; then whatever is left gets a "restarting" reply,
+        while the adapters are still connected to deliver it."""
+        if not await service.drain(grace):
+            await service.abort()
 
     async def _close_engine(self) -> None:
         assert self.engine is not None

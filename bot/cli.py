@@ -15,7 +15,9 @@ log = logging.getLogger("stickerbot")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stickerbot", description="Real-time chat stickers from SDXL-Turbo.")
+    parser = argparse.ArgumentParser(
+        prog="stickerbot", description="Real-time chat stickers from SDXL-Turbo."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(sub)
     generate.register(sub)

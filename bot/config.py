@@ -90,7 +90,7 @@ class DiscordConfig:
     api_base_url: str | None = None  # e.g. http://127.0.0.1:9999/api/v10
     gateway_url: str | None = None  # e.g. ws://127.0.0.1:9999/gateway
     guild_ids: list[int] = field(default_factory=list)
-    shards: int | None = None  # None = one shard; an int = AutoShardedClient with that many shards
+    shards: int | None = None  # None = one shard; N = AutoShardedClient with N shards; 0 = Discord recommends
 
 
 @dataclass
@@ -127,9 +127,11 @@ class ConfigError(Exception):
 
 # --------------------------------------------------------------------------- loading
 ENV_SECRETS = {
-    "STICKERBOT_TELEGRAM_TOKEN": ("telegram", "token"),
-    "STICKERBOT_DISCORD_TOKEN": ("discord", "token"),
-    "STICKERBOT_WEB_ACCESS_TOKEN": ("web", "access_token"),
+    "STICKERBOT_TELEGRAM_TOKEN": "telegram.token",
+    "STICKERBOT_DISCORD_TOKEN": "discord.token",
+    "STICKERBOT_WEB_ACCESS_TOKEN": "web.access_token",
+    "STICKERBOT_WEB_ADMIN_TOKEN": "web.admin_token",
+    "STICKERBOT_TELEGRAM_WEBHOOK_SECRET": "telegram.webhook.secret_token",
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -165,12 +167,28 @@ def load_config(
         raise ConfigError(f"{where}: the top level must be a mapping of sections (model:, engine:, web:, …)")
     config = _build(AppConfig, raw, where, "")
     config.source = source
-    for var, (section, key) in ENV_SECRETS.items():
+    for var, dotted in ENV_SECRETS.items():
         value = env.get(var)
         if value:
-            setattr(getattr(config, section), key, value.strip())
+            *parents, key = dotted.split(".")
+            section: Any = config
+            for name in parents:
+                section = getattr(section, name)
+            setattr(section, key, value.strip())
     validate_config(config, where)
     return config
+
+
+def secret_values(config: AppConfig) -> list[str]:
+    """Every configured secret, for masking in logs."""
+    found: list[str] = []
+    for dotted in ENV_SECRETS.values():
+        value: Any = config
+        for name in dotted.split("."):
+            value = getattr(value, name, None)
+        if isinstance(value, str) and value:
+            found.append(value)
+    return found
 
 
 def _build(cls: type[T], raw: Mapping[str, Any], where: str, prefix: str) -> T:
@@ -268,6 +286,8 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
         raise bad("model.device", f"must be auto, cuda, cuda:N, mps or cpu (got {m.device!r})")
     if m.dtype not in ("auto", "float16", "bfloat16", "float32"):
         raise bad("model.dtype", f"must be auto, float16, bfloat16 or float32 (got {m.dtype!r})")
+    if getattr(m, "vae_upcast", "auto") not in ("auto", "always", "never"):
+        raise bad("model.vae_upcast", f"must be auto, always or never (got {m.vae_upcast!r})")
     if m.compile not in ("auto", "off", "regional", "full"):
         raise bad("model.compile", f"must be auto, off, regional or full (got {m.compile!r})")
     if not m.path.strip():
@@ -305,7 +325,7 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     positive("telegram.inline_deadline_s", config.telegram.inline_deadline_s)
     port("metrics.port", config.metrics.port)
     if config.discord.shards is not None:
-        positive("discord.shards", config.discord.shards)
+        positive("discord.shards", config.discord.shards, zero=True)  # 0 = as many as Discord recommends
     if config.logging.level.upper() not in _LOG_LEVELS:
         raise bad("logging.level", f"must be one of {', '.join(_LOG_LEVELS)} (got {config.logging.level!r})")
     if config.telegram.enabled and not config.telegram.token:

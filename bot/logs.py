@@ -33,6 +33,24 @@ def request_context(request_id: str) -> Iterator[None]:
         request_id_var.reset(token)
 
 
+def _install_record_factory() -> None:
+    """Stamp every log record with the request id when it is created (idempotent)."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_stickerbot", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    factory._stickerbot = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_record_factory()
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):

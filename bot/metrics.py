@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,11 @@ class Metrics:
         self.queue_length.set_function(length)
         self.in_flight.set_function(in_flight)
 
+    def track_engine(self, engine: object) -> None:
+        """Export the engine's own counters (real micro-batches, images, style switches) when it has them."""
+        if getattr(engine, "stats", None) is not None:
+            self.registry.register(_EngineStatsCollector(engine))
+
     def render(self) -> bytes:
         """The text exposition format (what the endpoint serves)."""
         return generate_latest(self.registry)
@@ -80,3 +87,24 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class _EngineStatsCollector(Collector):
+    """Reads `engine.stats` (batches, images, failed_batches, switches) at scrape time."""
+
+    _FIELDS = (
+        ("batches", "stickerbot_engine_batches", "Micro-batches the engine ran"),
+        ("images", "stickerbot_engine_images", "Images the engine generated"),
+        ("failed_batches", "stickerbot_engine_failed_batches", "Micro-batches that failed"),
+        ("switches", "stickerbot_engine_style_switches", "Style switches (fused UNet swaps)"),
+    )
+
+    def __init__(self, engine: object) -> None:
+        self._engine = engine
+
+    def collect(self) -> Any:
+        stats = getattr(self._engine, "stats", None)
+        for attr, name, doc in self._FIELDS:
+            value = getattr(stats, attr, None)
+            if isinstance(value, (int, float)):
+                yield CounterMetricFamily(name, doc, value=value)

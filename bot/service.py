@@ -55,6 +55,7 @@ from generator.api import (
     MAX_PROMPT_CHARS,
     EngineClosed,
     GenerationRequest,
+    GenerationResult,
     GenerationTimeout,
     GeneratorError,
     InvalidRequest,
@@ -165,6 +166,7 @@ class StickerService(StickerServiceAPI):
         self.metrics.track_queue(
             lambda: self.admission.waiting + self.engine.queue_length(), lambda: self.admission.in_flight
         )
+        self.metrics.track_engine(engine)
         self._owns_database = owns_database
         self._owns_engine = owns_engine
         self._active = 0
@@ -172,6 +174,8 @@ class StickerService(StickerServiceAPI):
         self._idle.set()
         self._closing = False
         self._closed = False
+        self._aborting = False
+        self._generations: set[asyncio.Future[GenerationResult]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -215,9 +219,20 @@ class StickerService(StickerServiceAPI):
             await asyncio.wait_for(self._idle.wait(), timeout_s)
             return True
         except TimeoutError:
-            self.admission.close()
             log.warning("shutdown: %d request(s) still running after %.1fs", self._active, timeout_s)
             return False
+
+    async def abort(self, timeout_s: float = 5.0) -> None:
+        """Give every request still waiting or generating a "restarting" reply now."""
+        self.begin_shutdown()
+        self._aborting = True
+        self.admission.close()
+        for task in list(self._generations):
+            task.cancel()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            log.error("shutdown: %d request(s) did not finish after abort", self._active)
 
     async def close(self) -> None:
         if self._closed:
@@ -344,7 +359,7 @@ class StickerService(StickerServiceAPI):
         key = name.strip().lower()
         if key in styles:
             return styles[key]
-        shown = name.strip()[:40]
+        shown = "".join(ch for ch in name.strip() if ch.isprintable())[:40]
         raise fail(
             ErrorKind.UNKNOWN_STYLE, f"I don't know the style “{shown}”. Styles: {', '.join(sorted(styles))}."
         )
@@ -423,6 +438,8 @@ class StickerService(StickerServiceAPI):
             expression = emoji_table.expression_for(request.emoji or "")
             if expression is None:
                 raise fail(ErrorKind.INVALID, "I don't have a sticker for that emoji.")
+            if await self.get_option(scope, "reactions", "on") == "off":
+                raise fail(ErrorKind.FORBIDDEN, "Reaction stickers are turned off here.")
             parsed = ParsedText(words="")
         else:
             parsed = parse_text(request.text) if request.text else ParsedText(words="")
@@ -506,7 +523,7 @@ class StickerService(StickerServiceAPI):
             async with self.admission.slot(self._server_key(request), in_line):
                 self.metrics.wait_latency.observe(time.perf_counter() - waited)
                 began = time.perf_counter()
-                result = await self.engine.generate(job, on_position=report)
+                result = await self._run_engine(job, report)
                 self.metrics.generation_latency.observe(time.perf_counter() - began)
         except QueueFull:
             raise fail(ErrorKind.OVERLOADED, MSG_BUSY) from None
@@ -517,6 +534,20 @@ class StickerService(StickerServiceAPI):
         if not result.stickers:
             raise fail(ErrorKind.FAILED, MSG_FAILED)
         return [s.webp for s in result.stickers]
+
+    async def _run_engine(self, job: GenerationRequest, report: _PositionReporter) -> GenerationResult:
+        """The engine call as a task that `abort()` can cancel; that cancellation becomes a reply."""
+        task = asyncio.ensure_future(self.engine.generate(job, on_position=report))
+        self._generations.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._aborting and task.cancelled() and (current is None or not current.cancelling()):
+                raise fail(ErrorKind.SHUTTING_DOWN, MSG_SHUTTING_DOWN) from None
+            raise
+        finally:
+            self._generations.discard(task)
 
     async def _files(
         self, request: StickerRequest, plan: _Plan, key: str, webps: list[bytes], hashes: tuple[str, ...]

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,11 @@ log = logging.getLogger(__name__)
 
 OUTLINE_PX = 8
 """Outline width in pixels of a 512-pixel sticker when the style (or request) asks for one."""
+
+
+def default_postprocess_workers() -> int:
+    """Threads for matting and encoding: enough to keep up with a GPU, few enough to leave a CPU room."""
+    return min(4, max(2, (os.cpu_count() or 2) // 2))
 
 
 class StylePipeline(Protocol):
@@ -142,7 +148,7 @@ class Engine(StickerEngine):
         config: EngineConfig | None = None,
         *,
         finisher: Finisher | None = None,
-        postprocess_workers: int = 2,
+        postprocess_workers: int | None = None,
         warmup: bool = True,
     ) -> None:
         self.config = config or EngineConfig()
@@ -150,7 +156,7 @@ class Engine(StickerEngine):
         self._factory = pipeline_factory
         self._styles = {style.name: style for style in styles}
         self._finisher = finisher or sticker_finisher({}, self.config.matting)
-        self._postprocess_workers = max(1, postprocess_workers)
+        self._postprocess_workers = postprocess_workers or default_postprocess_workers()
         self._warmup = warmup
         self._pending: list[_Job] = []
         self._finishing: set[asyncio.Task[None]] = set()
@@ -499,7 +505,7 @@ def build_engine(
     styles = registry if registry is not None else StyleRegistry.load(engine_cfg.styles_dir)
     matting = {spec.name: spec.matting or engine_cfg.matting for spec in styles}
     return Engine(
-        lambda: StickerPipeline.load(model_cfg, styles),
+        lambda: StickerPipeline.load(model_cfg, styles, hot_styles=engine_cfg.hot_styles),
         styles.summaries(),
         engine_cfg,
         finisher=sticker_finisher(matting, engine_cfg.matting),

@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "STICKERBOT_DISCORD_TOKEN"
 CONNECT_TIMEOUT_S = 60.0
-DRAIN_TIMEOUT_S = 10.0
 
 
 class DiscordAdapter:
@@ -64,7 +63,7 @@ class DiscordAdapter:
     async def stop(self) -> None:
         if self.client is None:
             return
-        if not await self.ctx.inflight.drain(DRAIN_TIMEOUT_S):
+        if not await self.ctx.inflight.drain(self.ctx.app_config.limits.shutdown_grace_s):
             log.warning("stopping Discord with replies still in flight")
         await self._shutdown_client()
 

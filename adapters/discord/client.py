@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import discord
@@ -16,6 +17,8 @@ from adapters.discord.context import DiscordContext
 from adapters.discord.reactions import ReactionReplier
 
 log = logging.getLogger(__name__)
+
+IDENTIFY_INTERVAL_S = 5.0
 
 
 def minimal_intents() -> discord.Intents:
@@ -86,6 +89,30 @@ class ShardedStickerClient(_StickerBehaviour, discord.AutoShardedClient):
         self._setup_sticker_bot(ctx)
         self._gateway_override = gateway
         self._connected_shards: set[int] = set()
+        self._max_concurrency = 1
+        self._identify_locks: dict[int, asyncio.Lock] = {}
+        self._last_identify: dict[int, float] = {}
+
+    async def setup_hook(self) -> None:
+        await super().setup_hook()
+        try:
+            limits = await self.fetch_session_start_limits()
+            self._max_concurrency = max(1, limits.max_concurrency)
+        except (discord.HTTPException, discord.GatewayNotFound) as exc:
+            log.warning("session start limits unknown (%s); identifying one shard at a time", exc)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord's identify rate limit: bucket `shard_id % max_concurrency`, one IDENTIFY per bucket
+        every 5 s. (discord.py's default waits 5 s before every shard but the first.)"""
+        bucket = (shard_id or 0) % self._max_concurrency
+        lock = self._identify_locks.setdefault(bucket, asyncio.Lock())
+        async with lock:
+            last = self._last_identify.get(bucket)
+            if last is not None:
+                wait = last + IDENTIFY_INTERVAL_S - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self._last_identify[bucket] = time.monotonic()
 
     async def launch_shard(self, gateway: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
         # Discord's answer to GET /gateway/bot names its own gateway; a configured one wins.
@@ -98,7 +125,12 @@ class ShardedStickerClient(_StickerBehaviour, discord.AutoShardedClient):
 
 
 def build_client(ctx: DiscordContext, *, gateway: yarl.URL | None) -> discord.Client:
+    # The bot never joins voice: skip discord.py's start-up warnings about missing voice libraries.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     shards = ctx.config.shards
+    # Nothing the bot posts may ping anyone: texts can echo user input (prompts, style names).
+    options: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
     if shards is None or shards == 1:
-        return StickerClient(ctx)
-    return ShardedStickerClient(ctx, gateway=gateway, shard_count=shards if shards > 0 else None)
+        return StickerClient(ctx, **options)
+    return ShardedStickerClient(ctx, gateway=gateway, shard_count=shards if shards > 0 else None, **options)

@@ -122,15 +122,19 @@ class StyleCommands(app_commands.Group, name="style", description="Sticker style
             ]
             results = await asyncio.gather(*(ctx.service.handle(r) for r in requests), return_exceptions=True)
             replies = [r for r in results if isinstance(r, StickerReply)]
-            stickers: list[StickerFile] = [s for r in replies if r.ok for s in r.stickers[:1]]
+            shown = [
+                (e, r) for e, r in zip(emoji, results, strict=True) if isinstance(r, StickerReply) and r.ok
+            ]
+            stickers: list[StickerFile] = [r.stickers[0] for _e, r in shown if r.stickers]
             if not stickers:
                 failed = next((r.error for r in replies if r.error is not None), None)
                 await errors.tell(interaction, failed.message if failed else errors.GENERIC_FAILURE)
                 return
-            content = f"-# {name} · preview · " + " ".join(emoji[: len(stickers)])
+            style = shown[0][1].style or name  # the canonical name, never the raw user input
+            content = f"-# {style} · preview · " + " ".join(e for e, _r in shown)
             try:
                 await interaction.edit_original_response(
-                    content=content, attachments=sticker_files(tuple(stickers))
+                    content=content, attachments=sticker_files(tuple(stickers), f"{style} style preview")
                 )
             except discord.HTTPException as exc:
                 await errors.tell(interaction, errors.describe(exc))

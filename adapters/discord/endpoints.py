@@ -2,8 +2,9 @@
 
 discord.py reads its REST base from the class attribute `discord.http.Route.BASE` (used by the
 client's HTTP calls *and* by interaction webhooks) and its gateway from
-`discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`. Neither can be set per client instance, so an
-override is installed for the lifetime of the one running adapter and restored when it stops.
+`discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`. Neither can be set per client instance, so the
+override is installed while an adapter runs and the library's values are restored when the last
+one stops. Adapters that want different endpoints at the same time cannot share a process.
 A sharded client that asks Discord for the gateway (`GET /gateway/bot`) still connects to the
 configured gateway: see `client.ShardedStickerClient.launch_shard`.
 """
@@ -14,8 +15,11 @@ import discord.gateway
 import discord.http
 import yarl
 
-_active_owner: object | None = None
-_saved: tuple[str, yarl.URL] | None = None
+Endpoints = tuple[str | None, str | None]
+
+_owners: set[int] = set()
+_installed: Endpoints | None = None
+_library_defaults: tuple[str, yarl.URL] | None = None
 
 
 class EndpointConflict(RuntimeError):
@@ -24,27 +28,27 @@ class EndpointConflict(RuntimeError):
 
 def install(owner: object, api_base_url: str | None, gateway_url: str | None) -> None:
     """Point discord.py at the given endpoints (None keeps Discord's own) until `release(owner)`."""
-    global _active_owner, _saved
-    if _active_owner is not None and _active_owner is not owner:
-        raise EndpointConflict("another Discord adapter is already running in this process")
-    if _saved is None:
-        _saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
-    _active_owner = owner
-    if api_base_url:
-        discord.http.Route.BASE = api_base_url.rstrip("/")
-    if gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    global _installed, _library_defaults
+    wanted: Endpoints = (api_base_url.rstrip("/") if api_base_url else None, gateway_url or None)
+    if _owners and wanted != _installed:
+        raise EndpointConflict("another Discord adapter in this process uses different endpoints")
+    if not _owners:
+        _library_defaults = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+        _installed = wanted
+        if wanted[0]:
+            discord.http.Route.BASE = wanted[0]
+        if wanted[1]:
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(wanted[1])
+    _owners.add(id(owner))
 
 
 def release(owner: object) -> None:
-    """Restore discord.py's endpoints if `owner` installed them."""
-    global _active_owner, _saved
-    if _active_owner is not owner or _saved is None:
+    """Forget `owner`; the last one out restores discord.py's own endpoints."""
+    global _installed, _library_defaults
+    if id(owner) not in _owners:
         return
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = _saved
-    _active_owner = None
-    _saved = None
-
-
-def configured_gateway() -> yarl.URL:
-    return discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    _owners.discard(id(owner))
+    if not _owners and _library_defaults is not None:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = _library_defaults
+        _installed = None
+        _library_defaults = None

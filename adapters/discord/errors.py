@@ -2,8 +2,8 @@
 
 Discord error codes used here (https://discord.com/developers/docs/topics/opcodes-and-status-codes):
 10003 unknown channel, 10008 unknown message, 10015 unknown webhook, 10062 unknown interaction
-(the 3 s / 15 min window passed), 30039 maximum number of stickers, 40060 already acknowledged,
-50013 missing permissions. 429s never get here: discord.py waits out Retry-After and retries.
+(the 3 s / 15 min window passed), 30039 maximum number of stickers, 50013 missing permissions.
+429s never get here: discord.py waits out Retry-After and retries.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
 UNKNOWN_INTERACTION = 10062
 MAX_STICKERS = 30039
-ALREADY_ACKNOWLEDGED = 40060
 MISSING_PERMISSIONS = 50013
 
 GENERIC_FAILURE = "Something went wrong on my side. Please try again in a moment."

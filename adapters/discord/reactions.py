@@ -17,7 +17,7 @@ import discord
 from adapters.discord import errors
 from adapters.discord.buttons import sticker_view
 from adapters.discord.context import PLATFORM, DiscordContext, channel_scope
-from adapters.discord.render import footer, sticker_files
+from adapters.discord.render import alt_text, footer, sticker_files
 from bot.types import RequestKind, StickerRequest
 
 log = logging.getLogger(__name__)
@@ -63,17 +63,17 @@ class ReactionReplier:
 
     async def handle(self, client: discord.Client, payload: discord.RawReactionActionEvent) -> None:
         reason = self._should_skip(client, payload)
-        if reason is not None:
+        guild_id, emoji = payload.guild_id, payload.emoji.name
+        if reason is not None or guild_id is None or emoji is None:
             log.debug("reaction ignored: %s", reason)
             return
-        assert payload.guild_id is not None and payload.emoji.name is not None
-        scope = channel_scope(payload.guild_id, payload.channel_id)
+        scope = channel_scope(guild_id, payload.channel_id)
         if await self._ctx.service.get_option(scope, OPTION_KEY, DEFAULT) != "on":
             return
-        if not self._first_time(payload.message_id, payload.emoji.name):
+        if not self._first_time(payload.message_id, emoji):
             return
         async with self._ctx.inflight.track():
-            await self._reply(client, payload, payload.emoji.name)
+            await self._reply(client, payload, emoji)
 
     async def _reply(
         self, client: discord.Client, payload: discord.RawReactionActionEvent, emoji: str
@@ -102,7 +102,7 @@ class ReactionReplier:
         try:
             await channel.send(
                 footer(reply),
-                files=sticker_files(reply.stickers),
+                files=sticker_files(reply.stickers, alt_text(reply)),
                 view=view or discord.utils.MISSING,
                 reference=reference,
                 mention_author=False,

@@ -30,11 +30,19 @@ def footer(reply: StickerReply) -> str:
     return "-# " + " · ".join(parts)
 
 
-def sticker_files(stickers: tuple[StickerFile, ...]) -> list[discord.File]:
+def sticker_files(stickers: tuple[StickerFile, ...], description: str = "sticker") -> list[discord.File]:
+    """The stickers as WebP attachments; `description` is each file's alt text (for screen readers)."""
     return [
-        discord.File(io.BytesIO(s.data), filename=f"sticker-{s.seed}-{i + 1}.webp", description="sticker")
+        discord.File(
+            io.BytesIO(s.data), filename=f"sticker-{s.seed}-{i + 1}.webp", description=description[:1024]
+        )
         for i, s in enumerate(stickers)
     ]
+
+
+def alt_text(reply: StickerReply) -> str:
+    what = reply.request.text.strip() or reply.request.emoji or reply.emoji
+    return f"{reply.style or 'sticker'} sticker: {what}"
 
 
 def queue_text(position: int) -> str | None:
@@ -97,7 +105,9 @@ async def send_reply(interaction: discord.Interaction, reply: StickerReply, view
     view = view_for(reply.record_id, len(reply.stickers)) if reply.record_id else None
     try:
         await interaction.edit_original_response(
-            content=content, attachments=sticker_files(reply.stickers), view=view or discord.utils.MISSING
+            content=content,
+            attachments=sticker_files(reply.stickers, alt_text(reply)),
+            view=view or discord.utils.MISSING,
         )
         return True
     except discord.HTTPException as exc:
@@ -107,7 +117,7 @@ async def send_reply(interaction: discord.Interaction, reply: StickerReply, view
         log.warning("editing the reply failed (%s %s); sending a follow-up", exc.status, exc.code)
     try:
         await interaction.followup.send(
-            content, files=sticker_files(reply.stickers), view=view or discord.utils.MISSING
+            content, files=sticker_files(reply.stickers, alt_text(reply)), view=view or discord.utils.MISSING
         )
         return True
     except discord.HTTPException as exc:

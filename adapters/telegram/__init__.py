@@ -14,4 +14,5 @@ __all__ = ["AdapterOptions", "TelegramAdapter", "TelegramConfigError", "create_a
 
 
 def create_adapter(config: TelegramConfig, service: StickerServiceAPI, app_config: AppConfig) -> Adapter:
-    return TelegramAdapter(config, service, app_config)
+    options = AdapterOptions(stop_grace_s=app_config.limits.shutdown_grace_s)
+    return TelegramAdapter(config, service, app_config, options=options)

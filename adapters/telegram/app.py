@@ -57,6 +57,41 @@ COMMANDS = [
 ]
 
 
+# Loggers that may print Bot API URLs, which contain the token.
+_URL_LOGGERS = (
+    "telegram.Bot",
+    "telegram.ext.ExtBot",
+    "telegram.ext.Updater",
+    "telegram.ext.Application",
+    "telegram.request.BaseRequest",
+    "telegram.request.HTTPXRequest",
+)
+
+
+class _RedactToken(logging.Filter):
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        return True
+
+
+def _keep_token_out_of_logs(token: str) -> None:
+    """httpx logs every request URL at INFO and PTB logs its base URL at DEBUG; both carry the token."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactToken) and f.token == token for f in logger.filters):
+            logger.addFilter(_RedactToken(token))
+
+
 class TelegramConfigError(ValueError):
     """The telegram section cannot work as configured (message names the key)."""
 
@@ -92,6 +127,7 @@ class TelegramAdapter:
         self.application = self._build(resolve_token(config))
 
     def _build(self, token: str) -> Application:
+        _keep_token_out_of_logs(token)
         o = self.options
         app = (
             ApplicationBuilder()
@@ -100,6 +136,8 @@ class TelegramAdapter:
             .base_file_url(self.config.base_file_url)
             .http_version("1.1")
             .get_updates_http_version("1.1")
+            .connection_pool_size(o.connection_pool_size)
+            .pool_timeout(o.pool_timeout_s)
             .read_timeout(o.read_timeout_s)
             .write_timeout(o.write_timeout_s)
             .get_updates_read_timeout(o.poll_timeout_s + 5)

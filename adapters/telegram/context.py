@@ -26,6 +26,8 @@ class AdapterOptions:
     overall_max_rate: float = 30.0  # Bot API flood limits (AIORateLimiter)
     group_max_rate: float = 20.0  # per group, per minute
     rate_limit_retries: int = 3
+    connection_pool_size: int = 32  # httpcore's pool scans every connection per request
+    pool_timeout_s: float = 30.0  # waiting for a free connection under load is normal, not an error
     read_timeout_s: float = 10.0
     write_timeout_s: float = 20.0
     stop_grace_s: float = 10.0

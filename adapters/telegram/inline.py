@@ -38,6 +38,7 @@ from bot.types import StickerFile, StickerReply
 log = logging.getLogger(__name__)
 
 CANDIDATES = 4
+MAX_DEADLINE_S = 9.0  # Telegram rejects answers after roughly 10 s ("query is too old")
 COMPLETE_CACHE_S = 30  # Telegram may reuse a complete answer for this user and query
 _RECENT_MAX = 512
 _ANSWER_RESERVE_S = 0.3  # kept for the answerInlineQuery call itself
@@ -76,7 +77,7 @@ class InlineStickers:
         if query is None:
             return
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.ctx.config.inline_deadline_s
+        deadline = loop.time() + min(self.ctx.config.inline_deadline_s, MAX_DEADLINE_S)
         text = " ".join(query.query.split())
         if not text:
             await self._answer(

@@ -48,7 +48,9 @@ class WebAdapter:
             database = self._own_db = await open_database(self.app_config.storage.url, migrate=False)
         history = History(database, limit=self.config.history_limit)
         await history.open()
-        chat = self.chat = ChatRoom(self.config, self.service, history)
+        chat = self.chat = ChatRoom(
+            self.config, self.service, history, stop_grace_s=self.app_config.limits.shutdown_grace_s
+        )
         app = build_app(chat)
 
         async def on_shutdown(_app: web.Application) -> None:

@@ -54,9 +54,10 @@ log = logging.getLogger("stickerbot.web")
 PLATFORM = "web"
 HELLO_TIMEOUT_S = 15
 HEARTBEAT_S = 30
-MAX_JOBS_PER_CONNECTION = 3
+CLOSE_TIMEOUT_S = 3.0  # how long a closing handshake may wait for the browser
+MAX_PENDING_PER_USER = 3  # stickers one person may have on the way in a room
 RECENT_TRAY = 16
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 10.0  # default wait for stickers still being drawn when the server stops
 
 # The picker's first row, in this order; the rest of the core's reaction table follows.
 PICKER_FIRST = ("😂", "😍", "😮", "😢", "😡", "👍", "🎉", "😴", "🤔", "😎", "🥳", "😱", "❤", "🙏", "😭", "😊")
@@ -102,8 +103,16 @@ def reaction_emoji(service: StickerServiceAPI) -> list[str]:
 class ChatRoom:
     """Owns live rooms and history; `websocket` is the aiohttp handler for `/ws`."""
 
-    def __init__(self, config: WebConfig, service: StickerServiceAPI, history: History) -> None:
+    def __init__(
+        self,
+        config: WebConfig,
+        service: StickerServiceAPI,
+        history: History,
+        *,
+        stop_grace_s: float = STOP_GRACE_S,
+    ) -> None:
         self.config = config
+        self.stop_grace_s = stop_grace_s
         self.service = service
         self.history = history
         self.rooms = Rooms()
@@ -120,7 +129,9 @@ class ChatRoom:
             raise web.HTTPForbidden(text="Cross-origin WebSocket connections are not allowed.")
         if self._closing:
             raise web.HTTPServiceUnavailable(text="The chat room is shutting down.")
-        ws = web.WebSocketResponse(max_msg_size=self.max_frame_bytes, heartbeat=HEARTBEAT_S)
+        ws = web.WebSocketResponse(
+            max_msg_size=self.max_frame_bytes, heartbeat=HEARTBEAT_S, timeout=CLOSE_TIMEOUT_S
+        )
         await ws.prepare(request)
         client: Client | None = None
         try:
@@ -415,7 +426,7 @@ class ChatRoom:
         reply_to: dict[str, Any] | None = None,
     ) -> None:
         mine = sum(1 for p in self._room(client).pending.values() if p.author_id == client.user_id)
-        if mine >= MAX_JOBS_PER_CONNECTION:
+        if mine >= MAX_PENDING_PER_USER:
             client.send("notice", level="error", text="You already have stickers on the way. One moment!")
             return
         pending = Pending(
@@ -458,8 +469,7 @@ class ChatRoom:
         finally:
             room.pending.pop(pending.id, None)
             show("pending_end", id=pending.id)
-            if not room.clients and not room.pending:
-                self.rooms.leave(client)
+            self.rooms.forget_if_empty(room.name)
         await self._deliver(client, reply, pending)
 
     async def _deliver(self, client: Client, reply: StickerReply, pending: Pending) -> None:
@@ -477,7 +487,7 @@ class ChatRoom:
             client.send(
                 "candidates",
                 record_id=record_id,
-                prompt=reply.prompt or request.text,
+                prompt=request.text or reply.prompt or "",
                 stickers=[{"sha256": h, "url": sticker_url(h)} for h in hashes],
             )
             return
@@ -515,7 +525,9 @@ class ChatRoom:
             record_id=record_id,
             meta={k: v for k, v in meta.items() if v is not None},
         )
-        self._room(client).broadcast("message", message=msg.to_wire())
+        room = self.rooms.peek(client.room)  # everyone may have left while it was drawn
+        if room is not None:
+            room.broadcast("message", message=msg.to_wire())
         return msg
 
     async def sticker_bytes(self, sha256: str) -> bytes | None:
@@ -542,7 +554,7 @@ class ChatRoom:
         """Stop taking requests, let in-flight stickers finish (bounded), say goodbye to clients."""
         self._closing = True
         if self._jobs:
-            _done, still = await asyncio.wait(set(self._jobs), timeout=STOP_GRACE_S)
+            _done, still = await asyncio.wait(set(self._jobs), timeout=self.stop_grace_s)
             for task in still:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

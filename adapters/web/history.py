@@ -1,10 +1,11 @@
 """Room history, stored in the core's database (SQLite or PostgreSQL) under the "web" migrations.
 
-Only chat, sticker and style-change messages are kept (presence and placeholders are
-live-only). Sticker messages store the content hash; the bytes live in the service's sticker
-store and are served at `/stickers/<sha256>.webp`. Message ids come from the database
-(auto-increment), one increasing sequence over all rooms, which is what reconnecting
-clients use to catch up.
+Chat, sticker and style-change messages are kept, the latest `web.history_limit` per room
+(presence and placeholders are live-only). Sticker messages store the content hash; the
+bytes are served at `/stickers/<sha256>.webp` from the service's sticker store, with a copy
+kept here so history survives that store's LRU eviction. Message ids come from the database
+(auto-increment): one increasing sequence over all rooms, which reconnecting clients use to
+catch up.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ register_migrations(
     ],
 )
 
+STICKER_SWEEP_EVERY = 100  # messages added between sweeps of unused sticker copies
 _COLUMNS = "id, room, ts_ms, kind, user_id, user_name, text, sticker_sha256, record_id, meta"
 
 
@@ -123,7 +125,8 @@ class History:
 
     def __init__(self, database: Database, *, limit: int) -> None:
         self._db = database
-        self.limit = max(1, limit)
+        self.limit = max(0, limit)  # messages kept (and shown on join) per room; 0 = no history
+        self._inserts = 0
 
     async def open(self) -> None:
         await self._db.migrate(MIGRATION_NAMESPACE)
@@ -157,8 +160,10 @@ class History:
                 json.dumps(meta, ensure_ascii=False),
             ),
         )
+        message_id = int(rows[0][0])
+        await self._prune(room)
         return ChatMessage(
-            id=int(rows[0][0]),
+            id=message_id,
             room=room,
             ts_ms=ts_ms,
             kind=kind,
@@ -170,6 +175,24 @@ class History:
             meta=meta,
         )
 
+    async def _prune(self, room: str) -> None:
+        """Keep the room's latest `limit` messages; now and then drop sticker copies no message uses."""
+        rows = await self._db.fetchall(
+            "SELECT id FROM web_messages WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (room, self.limit)
+        )
+        if rows:
+            await self._db.execute("DELETE FROM web_messages WHERE room = ? AND id <= ?", (room, rows[0][0]))
+        self._inserts += 1
+        if self._inserts % STICKER_SWEEP_EVERY == 0:
+            await self.sweep_stickers()
+
+    async def sweep_stickers(self) -> int:
+        """Delete kept sticker copies that no remaining message shows; returns how many."""
+        return await self._db.execute(
+            "DELETE FROM web_stickers WHERE sha256 NOT IN "
+            "(SELECT sticker_sha256 FROM web_messages WHERE sticker_sha256 IS NOT NULL)"
+        )
+
     async def recent(self, room: str) -> list[ChatMessage]:
         """The room's last `limit` messages, oldest first."""
         rows = await self._db.fetchall(
@@ -179,17 +202,18 @@ class History:
         return [_from_row(r) for r in reversed(list(rows))]
 
     async def since(self, room: str, last_id: int) -> tuple[list[ChatMessage], bool]:
-        """Messages after `last_id` for a reconnecting client, and whether that is all of them.
+        """Messages after `last_id` for a reconnecting client, and whether that is surely all.
 
-        When more than `limit` were missed, returns the latest `limit` and False (the client
-        starts its list afresh instead of showing a hole).
+        Old messages are pruned to `limit`, so `limit` or more found means some may be gone:
+        then the latest `limit` come back with False and the page starts its list afresh
+        instead of showing a hole.
         """
         rows = await self._db.fetchall(
             f"SELECT {_COLUMNS} FROM web_messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
-            (room, last_id, self.limit + 1),
+            (room, last_id, self.limit),
         )
         messages = [_from_row(r) for r in rows]
-        if len(messages) <= self.limit:
+        if len(messages) < self.limit:
             return messages, True
         return await self.recent(room), False
 

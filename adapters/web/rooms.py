@@ -39,6 +39,7 @@ class Client:
     # Room events that arrive while the welcome is being prepared: (frame, message id or None).
     held: list[tuple[str, int | None]] | None = field(default_factory=list)
     closer: asyncio.Future[Any] | None = None
+    gone: bool = False  # the connection has ended; late replies are dropped
 
     def start_writer(self, first: str, already_sent: set[int]) -> None:
         """Send `first` (the welcome), then what the room said meanwhile, then live events.
@@ -55,6 +56,8 @@ class Client:
         self.send_raw(server_frame(kind, **fields))
 
     def send_raw(self, frame: str, message_id: int | None = None) -> None:
+        if self.gone:
+            return
         if self.held is not None:
             self.held.append((frame, message_id))
             return
@@ -81,11 +84,13 @@ class Client:
                 return
 
     async def finish(self) -> None:
-        """Stop the writer after it has flushed what is queued."""
-        if self.writer is None:
+        """Stop the writer after it has flushed what is queued; later frames are dropped."""
+        if self.writer is None or self.gone:
+            self.gone = True
             return
         with contextlib.suppress(asyncio.QueueFull):
             self.outgoing.put_nowait(None)
+        self.gone = True
         try:
             await asyncio.wait_for(self.writer, timeout=2)
         except (TimeoutError, asyncio.CancelledError):
@@ -175,9 +180,13 @@ class Rooms:
         if room is None:
             return None
         room.clients.discard(client)
-        if not room.clients and not room.pending:
-            del self._rooms[client.room]
+        self.forget_if_empty(client.room)
         return room
+
+    def forget_if_empty(self, name: str) -> None:
+        room = self._rooms.get(name)
+        if room is not None and not room.clients and not room.pending:
+            del self._rooms[name]
 
     def all_clients(self) -> list[Client]:
         return [c for r in self._rooms.values() for c in r.clients]

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 
-from bot.config import load_config
+from bot.config import load_config, secret_values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,17 +34,7 @@ def run_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.model:
         config.model.path = args.model
-    secrets = [
-        s
-        for s in (
-            config.telegram.token,
-            config.discord.token,
-            config.web.access_token,
-            config.telegram.webhook.secret_token,
-        )
-        if s
-    ]
-    configure_logging(config.logging, secrets=secrets)
+    configure_logging(config.logging, secrets=secret_values(config))
     try:
         asyncio.run(run_app(config))
     except asyncio.CancelledError:

@@ -193,6 +193,7 @@ class Database:
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction; returns the affected row count."""
         async with self._lock:
+            await self._reconnect_if_broken()
             return await self._execute_raw(sql, params)
 
     async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
@@ -201,11 +202,13 @@ class Database:
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         async with self._lock:
+            await self._reconnect_if_broken()
             rows = await self._fetch_raw(sql, params, one=True)
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._lock:
+            await self._reconnect_if_broken()
             return await self._fetch_raw(sql, params, one=False)
 
     @contextlib.asynccontextmanager
@@ -216,6 +219,7 @@ class Database:
         transaction holds."""
         async with self._lock:
             self._check_open()
+            await self._reconnect_if_broken()
             if self.dialect == "sqlite":
                 await self._sqlite_call(lambda c: c.execute("BEGIN IMMEDIATE"))
                 try:
@@ -230,6 +234,19 @@ class Database:
                     yield Transaction(self)
 
     # ------------------------------------------------------------------ internals (lock held)
+    async def _reconnect_if_broken(self) -> None:
+        """PostgreSQL: replace a connection the server dropped (restart, idle timeout) before use."""
+        if self.dialect != "postgresql" or self._closed:
+            return
+        if self._pg is not None and not self._pg.broken and not self._pg.closed:
+            return
+        log.warning("reconnecting to PostgreSQL at %s", redact_url(self.url))
+        if self._pg is not None:
+            with contextlib.suppress(Exception):
+                await self._pg.close()
+        self._pg = None
+        await self._open_postgres()
+
     def _check_open(self) -> None:
         if self._closed:
             raise DatabaseError("the database is closed")

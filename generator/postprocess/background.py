@@ -23,7 +23,7 @@ from generator.postprocess.morphology import border_mask, dilate, erode, reconst
 from generator.postprocess.options import RGB, StickerOptions
 
 MIN_BORDER_COVERAGE = 0.35  # share of the border that must show the key colour
-EDGE_BAND = 2  # px on the subject side of the boundary that may be partly transparent
+EDGE_BAND = 2  # px each side of the boundary whose alpha is measured (more after a reduction)
 SPILL_BAND = 4  # px on the subject side of the boundary whose key-colour cast is removed
 CORE_WINDOW = 4  # radius of the window that supplies the subject colour for edge pixels
 SPILL_MIN_CHROMA = 60.0  # a key colour with less chroma (white, grey, black) has no hue to remove
@@ -71,7 +71,7 @@ def estimate_background(
 ) -> BackgroundEstimate:
     """Estimate the key colour from the border of an HxWx3 uint8 image."""
     h, w = rgb.shape[:2]
-    band = max(2, min(h, w) // 100)
+    band = max(2, min(h, w) // 200)
     border = _border_pixels(rgb, band)
     centre: np.ndarray | None = None
     if hint is not None:
@@ -80,10 +80,18 @@ def estimate_background(
         if near.mean() >= MIN_BORDER_COVERAGE * 0.7:
             centre = _refine(border, hinted, (100.0, 60.0, 40.0))
     if centre is None:
-        quantised = (border.astype(np.int32) >> 4).astype(np.int32)
+        quantised = border.astype(np.int32) >> 4
         index = (quantised[:, 0] << 8) | (quantised[:, 1] << 4) | quantised[:, 2]
-        mode = int(np.bincount(index, minlength=4096).argmax())
-        centre = border[index == mode].mean(axis=0)
+        counts = np.bincount(index, minlength=4096).reshape(16, 16, 16)
+        # Sum each bin with its 26 neighbours, so a noisy background spread over adjacent bins
+        # still outweighs a flat subject that fills one bin.
+        padded = np.pad(counts, 1)
+        smoothed_counts = sum(
+            padded[a : a + 16, b : b + 16, c : c + 16] for a in range(3) for b in range(3) for c in range(3)
+        )
+        peak = np.unravel_index(int(np.argmax(smoothed_counts)), smoothed_counts.shape)
+        near_peak = (np.abs(quantised - np.asarray(peak)) <= 1).all(axis=1)
+        centre = np.median(border[near_peak], axis=0)
         centre = _refine(border, centre, (60.0, 40.0, 40.0))
     distances = np.linalg.norm(border - centre, axis=1)
     coverage = float((distances < tolerance).mean())
@@ -104,13 +112,26 @@ def _distance2(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
     return total
 
 
+def flood_factor(height: int, width: int) -> int:
+    """How much the image is reduced (box average) before the flood fill: speed and denoising."""
+    side = min(height, width)
+    return 1 if side < 256 else 2 if side < 1024 else 4
+
+
 def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
-    """Remove the flat background of an HxWx3 uint8 image; returns an HxWx4 uint8 cut-out."""
+    """Remove the flat background of an HxWx3 uint8 image; returns an HxWx4 uint8 cut-out.
+
+    The region decisions (flood fill, specks, holes) run on a box-reduced copy, which averages the
+    noise away and is several times cheaper; alpha and colour are then computed at full resolution
+    in a band around the boundary that is wider than the reduction's blockiness.
+    """
     h, w = rgb.shape[:2]
     if h < 3 or w < 3:
         raise NoSubject("The image is too small to cut out.")
-    smoothed = np.asarray(Image.fromarray(rgb).filter(ImageFilter.BoxBlur(1)))
-    estimate = estimate_background(rgb, options.tolerance, options.background, smoothed)
+    factor = flood_factor(h, w)
+    image = Image.fromarray(rgb)
+    small = np.asarray(image.reduce(factor) if factor > 1 else image.filter(ImageFilter.BoxBlur(1)))
+    estimate = estimate_background(rgb, options.tolerance, options.background, small)
     if estimate.coverage < MIN_BORDER_COVERAGE:
         if options.on_no_background == "error":
             raise NoBackground("Couldn't find a plain background to remove around the subject.")
@@ -118,43 +139,54 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
 
     key = np.asarray(estimate.color, dtype=np.float32)
     threshold = min(max(options.tolerance, 2.0 * estimate.noise), 250.0)
-    d_smooth = _distance2(smoothed, key)
-    candidate = d_smooth < threshold * threshold
-    background = reconstruct(candidate, candidate & border_mask((h, w)))
+    d_small = _distance2(small, key)
+    candidate = d_small < threshold * threshold
+    background = reconstruct(candidate, candidate & border_mask(candidate.shape))
 
     subject = ~background
-    subject = reconstruct(subject, erode(subject, 1))  # drop specks smaller than 3x3
+    # Drop specks: keep a component only if it holds a 3x3 block or a pixel far from the key
+    # (so thin lines and small dots survive, stray noise does not).
+    keep = dilate(erode(subject, 1), 1) | (d_small > (2.0 * threshold) ** 2)
+    if (subject & ~keep).any():
+        subject = reconstruct(subject, keep & subject)
     if options.holes:
-        subject &= ~_background_holes(candidate & subject, d_smooth, estimate, threshold, (h, w))
-    if subject.sum() < max(16, (h * w) // 5000):
-        if int(d_smooth.max()) < threshold * threshold:
+        hole_radius = max(1, round(2.5 * min(h, w) / 512 / factor))
+        subject &= ~_background_holes(candidate & subject, d_small, estimate, threshold, hole_radius)
+    if subject.sum() * factor * factor < max(16, (h * w) // 5000):
+        if int(d_small.max()) < threshold * threshold:
             raise NoSubject("The image is a single flat colour; there is nothing to cut out.")
         raise NoSubject("Nothing is left once the background is removed.")
+    if factor > 1:
+        subject = np.repeat(np.repeat(subject, factor, axis=0), factor, axis=1)[:h, :w]
+        # Full-resolution pass: let the background grow into gaps narrower than the reduction
+        # (between letters, under an arm); it only ever adds background.
+        near_key = _distance2(rgb, key) < threshold * threshold
+        background = ~subject
+        subject = ~(background | reconstruct(near_key, near_key & background))
 
-    rgba = _soft_edges(rgb, subject, key, estimate)
+    rgba = _soft_edges(rgb, subject, key, estimate, reach=max(EDGE_BAND, factor))
     return KeyResult(rgba=rgba, background=estimate, fallback=False)
 
 
 def _background_holes(
     enclosed: np.ndarray,
-    d_smooth: np.ndarray,
+    d_small: np.ndarray,
     estimate: BackgroundEstimate,
     threshold: float,
-    shape: tuple[int, int],
+    radius: int,
 ) -> np.ndarray:
     """Enclosed regions that show the background: they hold a block of near-exact key colour.
 
-    A region becomes transparent only if it contains a (2r+1)x(2r+1) block (r = 2 at 512 px, more
-    for larger images) whose every pixel is within the border's own noise of the key colour. Subject
-    pixels that are merely close to the key colour, or small, stay opaque.
+    A region becomes transparent only if it contains a (2r+1)x(2r+1) block (about 5x5 px at 512)
+    whose every pixel is within the border's own noise of the key colour. Subject pixels that are
+    merely close to the key colour, or small, stay opaque.
     """
     if not enclosed.any():
         return enclosed
-    radius = max(2, round(min(shape) / 256))
-    strict = d_smooth < min(threshold, max(10.0, 1.5 * estimate.noise)) ** 2
+    strict = d_small < min(threshold, max(10.0, 1.5 * estimate.noise)) ** 2
     seeds = erode(strict & enclosed, radius)
     if not seeds.any():
-        return np.zeros(shape, dtype=bool)
+        return np.zeros(enclosed.shape, dtype=bool)
     return reconstruct(enclosed, seeds)
 
 
@@ -166,6 +198,8 @@ def _core_means(
     The three channels and the count are packed in 16-bit lanes of one int64 per pixel (a window
     sum stays below 2^16), so each window offset costs one gather over the band pixels only.
     """
+    if radius > 7:
+        raise ValueError("window too large for 16-bit lanes")
     h, w = core.shape
     packed = np.zeros((h + 2 * radius, w + 2 * radius), dtype=np.int64)
     inner = packed[radius : radius + h, radius : radius + w]
@@ -191,28 +225,31 @@ def _strongest_neighbour(
     """For thin parts with no solid interior nearby: the colour of the subject pixel within 2 px
     that differs most from the key (the middle of a thin line)."""
     h, w = subject.shape
-    best = np.full(ys.shape, -1.0, dtype=np.float32)
-    colour = rgb[ys, xs].astype(np.float32)
+    y0, y1 = max(0, int(ys.min()) - 2), min(h, int(ys.max()) + 3)
+    x0, x1 = max(0, int(xs.min()) - 2), min(w, int(xs.max()) + 3)
+    score = np.where(subject[y0:y1, x0:x1], _distance2(rgb[y0:y1, x0:x1], key), -1)
+    best = np.full(ys.shape, -2, dtype=np.int32)
+    best_y, best_x = ys.copy(), xs.copy()
     for dy in range(-2, 3):
         for dx in range(-2, 3):
-            yy = np.clip(ys + dy, 0, h - 1)
-            xx = np.clip(xs + dx, 0, w - 1)
-            candidate = rgb[yy, xx].astype(np.float32)
-            score = np.where(subject[yy, xx], ((candidate - key) ** 2).sum(axis=1), -1.0)
-            better = score > best
-            best = np.where(better, score, best)
-            colour[better] = candidate[better]
-    return colour
+            yy = np.clip(ys + dy, y0, y1 - 1)
+            xx = np.clip(xs + dx, x0, x1 - 1)
+            candidate = score[yy - y0, xx - x0]
+            better = candidate > best
+            best = np.where(better, candidate, best)
+            best_y = np.where(better, yy, best_y)
+            best_x = np.where(better, xx, best_x)
+    return rgb[best_y, best_x].astype(np.float32)
 
 
 def _soft_edges(
-    rgb: np.ndarray, subject: np.ndarray, key: np.ndarray, estimate: BackgroundEstimate
+    rgb: np.ndarray, subject: np.ndarray, key: np.ndarray, estimate: BackgroundEstimate, reach: int
 ) -> np.ndarray:
-    """Alpha and colour for the pixels along the subject/background boundary."""
+    """Alpha and colour for the pixels within `reach` px of the subject/background boundary."""
     h, w = subject.shape
     background = ~subject
-    near_background = dilate(background, EDGE_BAND)
-    band = (subject & near_background) | (background & dilate(subject, 1))
+    near_background = dilate(background, reach)
+    band = (subject & near_background) | (background & dilate(subject, reach))
     core = subject & ~near_background
 
     out = np.empty((h, w, 4), dtype=np.uint8)
@@ -220,7 +257,7 @@ def _soft_edges(
     out[..., 3] = subject.view(np.uint8) * 255
     ys, xs = np.nonzero(band)
     if ys.size:
-        fg_colour, count = _core_means(rgb, core, ys, xs, CORE_WINDOW)
+        fg_colour, count = _core_means(rgb, core, ys, xs, reach + CORE_WINDOW - EDGE_BAND)
         thin = count < 0.5
         if thin.any():
             fg_colour[thin] = _strongest_neighbour(rgb, subject, key, ys[thin], xs[thin])
@@ -250,7 +287,6 @@ def _soft_edges(
         zy, zx = np.nonzero(dilate(background, SPILL_BAND) & (out[..., 3] > 0))
         cleaned = _remove_spill(out[zy, zx, :3].astype(np.float32), key)
         out[zy, zx, :3] = np.clip(np.rint(cleaned), 0, 255).astype(np.uint8)
-    np.copyto(out[..., :3], 0, where=(out[..., 3:4] == 0))
     return out
 
 

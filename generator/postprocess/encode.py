@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import numpy as np
 from PIL import Image, ImageFilter
 
 from generator.postprocess.errors import EncodingFailed
@@ -19,7 +20,7 @@ STICKER_SIDE = 512
 STICKER_MAX_BYTES = 512_000
 DISCORD_SIDE = 320
 DISCORD_MAX_BYTES = 512 * 1024
-WEBP_METHOD = 3  # libwebp effort 0-6: 3 is within a few % of 6 in size at a fraction of the time
+WEBP_METHOD = 0  # libwebp effort 0-6: same PSNR at quality 90, ~13% larger than 4, ~2x faster
 
 # (quality, alpha_quality) from best to smallest; alpha stays lossless while colour quality drops.
 _LADDER = (
@@ -72,8 +73,8 @@ def encode_sticker_webp(rgba: Image.Image, *, quality: int = 90, max_bytes: int 
     """WebP with alpha under `max_bytes`, stepping quality (then alpha quality) down until it fits.
 
     The image must already be laid out (longer side 512) and carry some transparency. If even the
-    lowest quality is too large, the colours are blurred before one last try; every result is
-    decoded and checked before it is returned.
+    lowest quality is too large, simpler versions are tried (blurred colours, then a flat
+    silhouette); every result is decoded and checked before it is returned.
     """
     if rgba.mode != "RGBA":
         rgba = rgba.convert("RGBA")
@@ -85,11 +86,26 @@ def encode_sticker_webp(rgba: Image.Image, *, quality: int = 90, max_bytes: int 
         if len(last) < max_bytes:
             check_sticker_webp(last, max_bytes)
             return last
-    softened = rgba.filter(ImageFilter.GaussianBlur(2))
-    softened.putalpha(rgba.getchannel("A").point(lambda v: 255 if v >= 128 else 0))
-    last = _webp(softened, 0, 0)
-    check_sticker_webp(last, max_bytes)
-    return last
+    for fallback in _fallbacks(rgba):
+        last = _webp(fallback, 0, 0)
+        if len(last) < max_bytes:
+            check_sticker_webp(last, max_bytes)
+            return last
+    raise EncodingFailed("The sticker could not be made small enough.", detail=f"{len(last)} bytes")
+
+
+def _fallbacks(rgba: Image.Image) -> Iterator[Image.Image]:
+    """Ever simpler versions of an image that will not fit: blurred colours with a hard alpha edge,
+    then a flat silhouette in its mean colour (a few kilobytes whatever the input)."""
+    hard_alpha = rgba.getchannel("A").point(lambda v: 255 if v >= 128 else 0)
+    for radius in (2, 6):
+        softened = rgba.filter(ImageFilter.GaussianBlur(radius))
+        softened.putalpha(hard_alpha)
+        yield softened
+    mean = tuple(round(v) for v in np.asarray(rgba.convert("RGB"), dtype=np.float32).mean(axis=(0, 1)))
+    silhouette = Image.new("RGBA", rgba.size, (*mean, 0))
+    silhouette.putalpha(hard_alpha)
+    yield silhouette
 
 
 def _png(image: Image.Image) -> bytes:

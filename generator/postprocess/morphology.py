@@ -81,12 +81,16 @@ def reconstruct(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         return reached
     rows = _Runs(mask)
     cols = _Runs(np.ascontiguousarray(mask.T))
-    count = int(reached.sum())
-    for _ in range(_MAX_SWEEPS):
-        reached = rows.fill(reached)
-        reached = np.ascontiguousarray(cols.fill(np.ascontiguousarray(reached.T)).T)
-        new_count = int(reached.sum())
-        if new_count == count:
+    count = np.count_nonzero(reached)
+    for sweep in range(2 * _MAX_SWEEPS):
+        if sweep % 2 == 0:
+            reached = rows.fill(reached)
+        else:
+            reached = np.ascontiguousarray(cols.fill(np.ascontiguousarray(reached.T)).T)
+        new_count = np.count_nonzero(reached)
+        # Once the state is closed under one direction, a sweep that adds nothing means it is
+        # closed under both: the components are complete.
+        if new_count == count and sweep > 0:
             break
         count = new_count
     return reached
@@ -111,7 +115,9 @@ def distance_to(mask: np.ndarray, limit: int) -> np.ndarray:
     """
     limit = max(1, int(limit))
     big = (limit + 1) ** 2
-    cost = np.where(mask, 0, big).astype(np.int32)
+    # Squared distances stay below 2 * big, so int16 holds them up to limit 126 (and is faster).
+    dtype = np.int16 if 2 * big < np.iinfo(np.int16).max else np.int32
+    cost = np.where(mask, 0, big).astype(dtype)
     cols = _min_plus(cost, limit, axis=0, big=big)
     both = _min_plus(cols, limit, axis=1, big=big)
     return np.sqrt(both.astype(np.float32))

@@ -149,7 +149,7 @@ def teach_subject(
         name=job.name,
         description=f"{job.name}: one particular {job.class_noun}, taught from {len(photos)} photos",
         subject=job.subject,
-        template="{expression}, {subject}, sticker, {background}",
+        template="{expression}, {subject}, sticker",
     )
     spec = export_style(job.styles_dir, draft, result.lora, overwrite=True)
     return TeachOutcome(spec, result, before, after, pipe)

@@ -230,3 +230,20 @@ async def test_committed_settings_survive_a_killed_process(db_url: str) -> None:
         assert await settings.get(scope, "telegram.uncommitted") is None
     finally:
         await db.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_reconnects_after_the_server_drops_the_connection(postgres_url: str) -> None:
+    import psycopg
+
+    db = await open_database(postgres_url)
+    try:
+        row = await db.fetchone("SELECT pg_backend_pid()")
+        assert row is not None
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+        with pytest.raises(DatabaseError):
+            await db.fetchone("SELECT 1")  # the statement in flight when the server went away fails
+        assert await db.fetchone("SELECT 1") == (1,)  # the next one reconnects
+    finally:
+        await db.close()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from PIL import Image
-
 from adapters.discord import DiscordAdapter
-from adapters.discord.buttons import NEEDS_MANAGE_EXPRESSIONS
+from adapters.discord.buttons import NEEDS_MANAGE_EXPRESSIONS, NO_SERVER
 from bot.service import StickerService
 from tests.discord.conftest import StartBot, option
 from tests.fakes.discord_server import (
@@ -25,7 +22,9 @@ from tests.fakes.service_factory import make_service
 EXPRESSION_ADMIN = MEMBER_PERMISSIONS | MANAGE_GUILD_EXPRESSIONS
 
 
-async def make_sticker(fake: FakeDiscord, guild: FakeGuild, prompt: str = "eating ramen", count: int = 1) -> FakeMessage:
+async def make_sticker(
+    fake: FakeDiscord, guild: FakeGuild, prompt: str = "eating ramen", count: int = 1
+) -> FakeMessage:
     options = [option("prompt", prompt)]
     if count != 1:
         options.append(option("count", count, kind=4))
@@ -41,13 +40,11 @@ def button(message: FakeMessage, action: str, index: int = 0) -> str:
 
 
 async def click(fake: FakeDiscord, message: FakeMessage, custom_id: str, **kwargs: int) -> FakeInteraction:
-    inter = await fake.click(message, custom_id, message_guild_member(fake, message), **kwargs)
-    return await fake.wait_answered(inter)
-
-
-def message_guild_member(fake: FakeDiscord, message: FakeMessage):  # noqa: ANN201
+    """A member other than the requester clicks (buttons are for everyone in the channel)."""
     assert message.guild_id is not None
-    return fake.guilds[message.guild_id].members[1]
+    clicker = fake.guilds[message.guild_id].members[1]
+    inter = await fake.click(message, custom_id, clicker, **kwargs)
+    return await fake.wait_answered(inter)
 
 
 async def test_reroll_makes_the_same_prompt_with_a_new_seed(
@@ -140,16 +137,22 @@ async def test_unknown_record_gets_a_private_error(
 ) -> None:
     message = fake_discord.add_channel_message(guild, fake_discord.bot)
     message.components = [
-        {"type": 1, "components": [{"type": 2, "style": 2, "label": "Reroll", "custom_id": "sb:reroll:AAAAAAAA"}]}
+        {
+            "type": 1,
+            "components": [{"type": 2, "style": 2, "label": "Reroll", "custom_id": "sb:reroll:AAAAAAAA"}],
+        }
     ]
     inter = await click(fake_discord, message, "sb:reroll:AAAAAAAA")
     assert inter.ephemeral_texts and "make a new one" in inter.ephemeral_texts[0].lower()
 
 
-def test_png_check_helper_sanity() -> None:
-    # The fake's server-sticker check must reject WebP (Discord does not accept it).
-    from tests.fakes.discord_server import FakeDiscord as Fake, Upload
-
-    buf = io.BytesIO()
-    Image.new("RGBA", (320, 320)).save(buf, "WEBP")
-    assert Fake._check_server_sticker(Upload("s.webp", buf.getvalue(), None))
+async def test_add_to_server_outside_a_server_is_refused(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+) -> None:
+    user = guild.members[0]
+    inter = await fake_discord.slash(None, user, "sticker", [option("prompt", "hello")])
+    await fake_discord.wait_answered(inter)
+    [message] = inter.sticker_messages()
+    click_ = await fake_discord.click(message, button(message, "add"), user, permissions=EXPRESSION_ADMIN)
+    await fake_discord.wait_answered(click_)
+    assert click_.ephemeral_texts == [NO_SERVER]

@@ -1,4 +1,4 @@
-"""Reaction stickers: a known emoji on a message → a sticker reply; bots, unknown emoji and off channels ignored."""
+"""Reaction stickers: a known emoji → a sticker reply; bots, unknown emoji and muted channels are ignored."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ async def test_reaction_gets_a_sticker_reply(
     author, reactor = guild.members[0], guild.members[1]
     message = fake_discord.add_channel_message(guild, author, "that was hilarious")
     await fake_discord.react(guild, message, reactor, "😂")
-    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id), what="a reaction sticker")
+    await fake_discord.wait_for(
+        lambda: fake_discord.channel_messages(guild.channel_id), what="a reaction sticker"
+    )
     [reply] = fake_discord.channel_messages(guild.channel_id)
     assert reply.reference is not None and reply.reference["message_id"] == str(message.id)
     assert len(reply.uploads) == 1 and reply.content.startswith("-# otter · seed ")
@@ -106,3 +108,17 @@ async def test_reaction_on_a_deleted_message_still_posts_without_failing(
     message.deleted = True
     await fake_discord.react(guild, message, guild.members[1], "😢")
     await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+
+
+async def test_reaction_sticker_can_be_added_to_the_server(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+) -> None:
+    message = fake_discord.add_channel_message(guild, guild.members[0])
+    await fake_discord.react(guild, message, guild.members[1], "😂")
+    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+    [reply] = fake_discord.channel_messages(guild.channel_id)
+    add = next(i for i in reply.custom_ids() if i.startswith("sb:add:"))
+    inter = await fake_discord.click(reply, add, guild.members[0], permissions=MEMBER_PERMISSIONS | (1 << 30))
+    await fake_discord.wait_answered(inter)
+    [sticker] = guild.stickers
+    assert sticker["tags"] == "joy"

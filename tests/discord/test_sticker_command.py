@@ -106,3 +106,13 @@ async def test_sticker_works_in_direct_messages(
     inter = await fake_discord.slash(None, guild.members[0], "sticker", [option("prompt", "hello")])
     await fake_discord.wait_answered(inter)
     assert inter.sticker_messages()
+
+
+async def test_user_text_echoed_back_never_pings(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+) -> None:
+    inter = await fake_discord.slash(
+        guild, guild.members[0], "sticker", [option("prompt", "hi"), option("style", "@everyone")]
+    )
+    await fake_discord.wait_answered(inter)
+    assert "@everyone" in inter.ephemeral_texts[0]  # echoed, and the fake checked allowed_mentions

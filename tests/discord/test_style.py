@@ -70,6 +70,8 @@ async def test_style_preview_posts_a_sheet_of_samples(
 async def test_style_preview_of_unknown_style_is_a_private_error(
     bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
 ) -> None:
-    inter = await fake_discord.slash(guild, guild.members[0], "style", [subcommand("preview", option("name", "x"))])
+    inter = await fake_discord.slash(
+        guild, guild.members[0], "style", [subcommand("preview", option("name", "x"))]
+    )
     await fake_discord.wait_answered(inter)
     assert inter.ephemeral_texts and "don't know the style" in inter.ephemeral_texts[0]

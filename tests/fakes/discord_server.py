@@ -6,6 +6,8 @@ It speaks just enough of Discord's protocol for the sticker bot: the gateway han
 recorded, and checked against Discord's documented rules; a broken rule is answered the way
 Discord answers it (an error status and code) and noted in `violations`, which tests assert
 is empty. Faults (429 with Retry-After, 5xx, 403, Discord error codes) can be injected per route.
+
+Attachments are checked as stickers (WebP with alpha): this bot uploads nothing else.
 """
 
 from __future__ import annotations
@@ -52,9 +54,14 @@ _COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
 _ids = itertools.count(1)
 
 
+_last_ms = 0
+
+
 def snowflake() -> int:
-    now_ms = int(time.time() * 1000)
-    return ((now_ms - DISCORD_EPOCH_MS) << 22) | (next(_ids) & 0x3FFFFF)
+    """A unique id with a distinct timestamp part, so guilds spread over shards ((id >> 22) % shards)."""
+    global _last_ms
+    _last_ms = max(int(time.time() * 1000), _last_ms + 1)
+    return ((_last_ms - DISCORD_EPOCH_MS) << 22) | (next(_ids) & 0x3FFFFF)
 
 
 def _iso_now() -> str:
@@ -311,7 +318,9 @@ class GatewaySession:
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """JSON the way Discord sends it: discord.py parses bodies only when the type is exactly this."""
     return web.Response(
-        body=json.dumps(data).encode(), status=status, headers={**(headers or {}), "Content-Type": "application/json"}
+        body=json.dumps(data).encode(),
+        status=status,
+        headers={**(headers or {}), "Content-Type": "application/json"},
     )
 
 
@@ -344,6 +353,7 @@ class FakeDiscord:
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.command_syncs: list[tuple[int | None, float]] = []
         self.faults: list[Fault] = []
+        self.max_concurrency = 16
         self._by_token: dict[str, FakeInteraction] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -703,6 +713,10 @@ class FakeDiscord:
         content = payload.get("content") or ""
         if len(content) > 2000:
             problems.append(f"content is {len(content)} chars (max 2000)")
+        if re.search(r"@everyone|@here|<@[&!]?\d+>", content):
+            allowed = payload.get("allowed_mentions")
+            if allowed is None or allowed.get("parse") or allowed.get("users") or allowed.get("roles"):
+                problems.append(f"content {content[:40]!r} would ping (no allowed_mentions limit)")
         if len(uploads) > 10:
             problems.append(f"{len(uploads)} attachments (max 10)")
         for up in uploads:
@@ -806,7 +820,8 @@ class FakeDiscord:
         )
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
+        # max_concurrency > 1 (as large bots get) lets the test shards identify without 5 s pauses.
+        limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": self.max_concurrency}
         return _json({"url": self.gateway_url, "shards": 2, "session_start_limit": limit})
 
     def _check_commands(self, commands: Any) -> list[str]:

@@ -5,7 +5,7 @@
         reply = await service.handle(StickerRequest(...))
         service.database                            # adapters may migrate/use their own tables
     finally:
-        await service.close()                       # closes the database (and the engine it made)
+        await service.close()                       # closes the database and the engine
 
 Pass `config` to test limits or other settings; its storage is moved under `tmp_path` unless
 it already names a non-default database URL (e.g. a PostgreSQL one).
@@ -36,7 +36,10 @@ async def make_service(
         config = with_storage_under(config, Path(tmp_path))
     elif config.storage.cache_dir == StorageConfig().cache_dir:
         config = replace(config, storage=replace(config.storage, cache_dir=str(Path(tmp_path) / "cache")))
-    owns_engine = engine is None
     engine = engine or FakeEngine()
-    await engine.start()
-    return await StickerService.create(config, engine, owns_engine=owns_engine)
+    await engine.start()  # started here, so closed by `service.close()`
+    try:
+        return await StickerService.create(config, engine, owns_engine=True)
+    except BaseException:
+        await engine.close()
+        raise

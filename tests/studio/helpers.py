@@ -15,7 +15,9 @@ SIZE = 64
 
 
 def tiny_model_config(model_dir: Path) -> ModelConfig:
-    return ModelConfig(path=str(model_dir), device="cpu", dtype="float32", local_files_only=True, warmup=False)
+    return ModelConfig(
+        path=str(model_dir), device="cpu", dtype="float32", local_files_only=True, warmup=False
+    )
 
 
 def generate(pipe: StableDiffusionXLPipeline, prompt: str = PROMPT, seed: int = 7) -> np.ndarray:

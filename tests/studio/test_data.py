@@ -104,7 +104,9 @@ def test_caption_without_image(make_images: Callable[..., Path]) -> None:
 def test_image_without_caption_when_others_have_one(make_images: Callable[..., Path]) -> None:
     folder = make_images(3)
     (folder / "happy_otter_00.txt").write_text("otter")
-    with pytest.raises(DatasetError, match=r"images without a caption file: eating_otter_02\.png, sad_otter_01\.png"):
+    with pytest.raises(
+        DatasetError, match=r"images without a caption file: eating_otter_02\.png, sad_otter_01\.png"
+    ):
         load_dataset(folder, resolution=64)
 
 

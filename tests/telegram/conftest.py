@@ -18,7 +18,7 @@ from tests.fakes.telegram_api import FakeBotAPI
 STORAGE_CHAT = -1009999
 FAST = AdapterOptions(
     poll_timeout_s=0.25,
-    chat_action_every_s=0.2,
+    chat_action_every_s=4.0,
     inline_debounce_s=0.05,
     inline_upload_margin_s=0.5,
     overall_max_rate=10_000,

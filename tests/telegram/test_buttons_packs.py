@@ -1,4 +1,4 @@
-"""Buttons under stickers: reroll, 4 more, add to my pack (creation, adding, 120 limit, not started, collisions)."""
+"""Buttons under stickers: reroll, 4 more, add to my pack (create, add, 120 limit, start first, names)."""
 
 from __future__ import annotations
 

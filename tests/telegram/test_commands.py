@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.telegram.conftest import Harness
 
@@ -109,7 +112,8 @@ async def test_start_greets(bot: Harness) -> None:
 async def test_queue_line_shown_and_deleted(harness: Harness) -> None:
     api, engine = harness.api, harness.engine
     engine.delay_s = 0.6
-    engine._slots = __import__("asyncio").Semaphore(1)
+    engine._slots = asyncio.Semaphore(1)
+    harness.options = replace(harness.options, chat_action_every_s=0.2)
     await harness.start()
     api.message_update(USER, USER, "/sticker first otter")
     api.message_update(USER + 1, USER + 1, "/sticker second otter")

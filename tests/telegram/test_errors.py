@@ -107,3 +107,15 @@ async def test_service_exception_gets_short_message(bot: Harness, monkeypatch: p
     bot.api.message_update(GROUP, USER, "/sticker otter")
     [call] = await bot.api.wait_calls("sendMessage")
     assert "fire" not in call.params["text"] and len(call.params["text"]) < 100
+
+
+async def test_token_never_reaches_the_logs(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        await harness.start()
+        harness.api.inject("sendSticker", "disconnect")
+        harness.api.message_update(GROUP, USER, "/sticker otter")
+        await harness.api.wait_calls("sendSticker")
+        await harness.stop()
+    secret = harness.api.token.split(":", 1)[1]
+    assert caplog.records
+    assert not [r for r in caplog.records if secret in r.getMessage() or secret in (r.exc_text or "")]

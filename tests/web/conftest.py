@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.web import WebAdapter, create_adapter
-from bot.config import AppConfig, WebConfig
+from bot.config import AppConfig, StorageConfig, WebConfig
 from tests.fakes.fake_engine import FakeEngine
 from tests.fakes.service_factory import GENEROUS_LIMITS, make_service
 
@@ -112,13 +112,20 @@ Harness = Callable[..., Awaitable[ChatHarness]]
 
 @pytest.fixture
 async def chat(tmp_path: Path) -> AsyncIterator[Harness]:
-    """A factory: `await chat(web=WebConfig(...), engine=FakeEngine(...))` → a running room."""
+    """A factory: `await chat(web=WebConfig(...), engine=FakeEngine(...))` → a running room.
+
+    Every room made in one test shares its database (SQLite under tmp_path, or `database_url`),
+    so a second one stands for the server after a restart."""
     started: list[tuple[TestClient, Any]] = []
 
-    async def start(web: WebConfig | None = None, engine: FakeEngine | None = None) -> ChatHarness:
+    async def start(
+        web: WebConfig | None = None, engine: FakeEngine | None = None, database_url: str | None = None
+    ) -> ChatHarness:
         engine = engine or FakeEngine()
         web = web or WebConfig(port=0)
         config = replace(AppConfig(limits=GENEROUS_LIMITS), web=web)
+        if database_url is not None:
+            config = replace(config, storage=StorageConfig(url=database_url))
         service = await make_service(tmp_path, engine=engine, config=config)
         adapter = create_adapter(web, service, service.config)
         client = TestClient(TestServer(await adapter.build_app(), host="127.0.0.1"))

@@ -90,6 +90,9 @@ async def test_history_is_per_room_and_bounded(chat: Harness) -> None:
     assert other.welcome["history"] == []
     same = await room.join("Bob", "a")
     assert [m["text"] for m in same.welcome["history"]] == ["m2", "m3", "m4"]
+    # Older messages are not just hidden but deleted.
+    rows = await room.service.database.fetchall("SELECT text FROM web_messages WHERE room = ?", ("a",))
+    assert sorted(r[0] for r in rows) == ["m2", "m3", "m4"]
 
 
 async def test_reconnect_catches_up_on_missed_messages(chat: Harness) -> None:

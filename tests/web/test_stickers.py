@@ -282,3 +282,14 @@ async def test_requests_are_neutral_web_requests(chat: Harness) -> None:
     assert request.server_id == "den" and request.conversation_id == "den"
     assert request.user_id == alice.welcome["you"]["id"]
     assert request.kind == RequestKind.COMMAND and request.text == "eating otter"
+
+
+async def test_pruned_history_releases_its_sticker_copies(chat: Harness) -> None:
+    room = await chat(web=WebConfig(port=0, history_limit=1))
+    alice = await room.join("Alice")
+    await make_sticker(room, alice)
+    history = room.adapter.chat.history
+    assert await history.sweep_stickers() == 0  # still shown
+    await alice.send("chat", text="pushes the sticker out of the history")
+    await alice.message("chat")
+    assert await history.sweep_stickers() == 1

@@ -502,6 +502,15 @@
   });
 
   // ------------------------------------------------------------------ start
+  // A shared link may carry the room's access token (?token=…): remember it, then drop it from
+  // the address bar so it is not left in the history or on screen.
+  const params = new URLSearchParams(location.search);
+  if (params.has("token")) {
+    store("stickerbot.token", params.get("token"));
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+  }
   if (load("stickerbot.name")) connect();
   else showJoin();
 })();
