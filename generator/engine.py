@@ -267,6 +267,8 @@ class Engine(StickerEngine):
         self._report_positions()
         timeout_s = request.timeout_s if request.timeout_s is not None else self.config.timeout_s
         try:
+            if self._ready is not None and not self._ready.done():
+                await asyncio.shield(self._ready)  # the timeout counts from the model being ready
             async with asyncio.timeout(timeout_s):
                 return await job.future
         except TimeoutError:

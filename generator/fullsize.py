@@ -91,13 +91,13 @@ POOL_SIZE = 4_194_301  # prime, so consecutive rows of a weight do not repeat th
 
 
 @torch.no_grad()
-def _fill_from_pool(weight: torch.Tensor, pool: torch.Tensor, bound: float) -> None:
+def _fill_from_pool(weight: torch.Tensor, pool: torch.Tensor) -> None:
     """Fill `weight` with values cycled from a random pool (copying is much faster than drawing 3.5 B
-    random numbers on a CPU; the values' statistics, not their independence, matter for speed)."""
+    random numbers on a CPU; the values' range, not their independence, is what matters for speed)."""
     flat = weight.view(-1)
     for offset in range(0, flat.numel(), pool.numel()):
         chunk = flat[offset : offset + pool.numel()]
-        chunk.copy_(pool[: chunk.numel()] * bound)
+        chunk.copy_(pool[: chunk.numel()])
 
 
 @torch.no_grad()
@@ -105,19 +105,19 @@ def _materialise(model: nn.Module, device: torch.device, dtype: torch.dtype, see
     model.to(dtype=dtype)
     model.to_empty(device=device)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    pool = (torch.rand(POOL_SIZE, generator=generator) * 2.0 - 1.0).to(device=device, dtype=dtype)
+    unit = (torch.rand(POOL_SIZE, generator=generator) * 2.0 - 1.0).to(device=device)
+    pools: dict[float, torch.Tensor] = {}  # one scaled pool per fan-in: a few dozen at most
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if param.dim() >= 2:
-                scale = (
-                    0.02 * math.sqrt(3.0)
-                    if isinstance(module, nn.Embedding)
-                    else 1.0 / math.sqrt(param[0].numel())
-                )
-                _fill_from_pool(param, pool, scale)
-            elif name == "bias" or "bias" in name:
+                fan_in = param[0].numel()
+                bound = 0.02 * math.sqrt(3.0) if isinstance(module, nn.Embedding) else 1.0 / math.sqrt(fan_in)
+                if bound not in pools:
+                    pools[bound] = (unit * bound).to(dtype)
+                _fill_from_pool(param, pools[bound])
+            elif "bias" in name:
                 param.zero_()
-            else:  # norm scales, 1-d gains
+            else:  # norm scales and other 1-d gains
                 param.fill_(1.0)
     for name, buffer in model.named_buffers():
         if name.endswith("position_ids"):

@@ -31,10 +31,19 @@ SPILL_MIN_CHROMA = 60.0  # a key colour with less chroma (white, grey, black) ha
 
 @dataclass(frozen=True)
 class BackgroundEstimate:
-    """The key colour, how noisy the border is around it, and how much of the border shows it."""
+    """The key colour and how the border looks around it.
+
+    spread: 95th percentile distance of background border pixels from the key colour (noise plus
+        any gradient or vignette) on the reduced image the flood fill runs on.
+    noise: pixel-to-pixel noise along the border of that reduced image (not raised by gradients).
+    pixel_noise: the same at full resolution, for the alpha of edge pixels.
+    coverage: the share of the border within the tolerance of the key colour.
+    """
 
     color: tuple[float, float, float]
+    spread: float
     noise: float
+    pixel_noise: float
     coverage: float
 
 
@@ -95,12 +104,33 @@ def estimate_background(
         centre = _refine(border, centre, (60.0, 40.0, 40.0))
     distances = np.linalg.norm(border - centre, axis=1)
     coverage = float((distances < tolerance).mean())
-    source = border if smoothed is None else _border_pixels(smoothed, band)
+    reduced = rgb if smoothed is None else smoothed
+    source = _border_pixels(reduced, band)
     near_key = np.linalg.norm(source - centre, axis=1)
     near_key = near_key[near_key < 1.5 * tolerance]
-    noise = float(np.percentile(near_key, 95)) if near_key.size else 0.0
+    spread = float(np.percentile(near_key, 95)) if near_key.size else 0.0
     r, g, b = (float(c) for c in centre)
-    return BackgroundEstimate(color=(r, g, b), noise=noise, coverage=coverage)
+    return BackgroundEstimate(
+        color=(r, g, b),
+        spread=spread,
+        noise=_edge_noise(reduced, centre, tolerance),
+        pixel_noise=_edge_noise(rgb, centre, tolerance),
+        coverage=coverage,
+    )
+
+
+def _edge_noise(pixels: np.ndarray, centre: np.ndarray, tolerance: float) -> float:
+    """Noise as the 90th percentile colour step between neighbouring background pixels along the
+    image's outer rows and columns, divided by sqrt(2); a smooth gradient adds almost nothing."""
+    lines = [pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]
+    steps: list[np.ndarray] = []
+    for line in lines:
+        values = line.astype(np.float32)
+        near = np.linalg.norm(values - centre, axis=1) < 1.5 * tolerance
+        pair = near[1:] & near[:-1]
+        steps.append(np.linalg.norm(values[1:] - values[:-1], axis=1)[pair])
+    joined = np.concatenate(steps)
+    return float(np.percentile(joined, 90)) / np.sqrt(2.0) if joined.size else 0.0
 
 
 def _distance2(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -138,7 +168,7 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
         return KeyResult(rgba=_keep_whole(rgb), background=estimate, fallback=True)
 
     key = np.asarray(estimate.color, dtype=np.float32)
-    threshold = min(max(options.tolerance, 2.0 * estimate.noise), 250.0)
+    threshold = min(max(options.tolerance, 1.5 * estimate.spread, 3.0 * estimate.noise), 250.0)
     d_small = _distance2(small, key)
     candidate = d_small < threshold * threshold
     background = reconstruct(candidate, candidate & border_mask(candidate.shape))
@@ -183,7 +213,7 @@ def _background_holes(
     """
     if not enclosed.any():
         return enclosed
-    strict = d_small < min(threshold, max(10.0, 1.5 * estimate.noise)) ** 2
+    strict = d_small < min(threshold, max(10.0, 2.0 * estimate.noise)) ** 2
     seeds = erode(strict & enclosed, radius)
     if not seeds.any():
         return np.zeros(enclosed.shape, dtype=bool)
@@ -270,7 +300,7 @@ def _soft_edges(
         mix = (offset * direction).sum(axis=1) / np.maximum(contrast2, 1e-6)
         residual = np.sqrt(((offset - mix[:, None] * direction) ** 2).sum(axis=1))
         in_subject = subject[ys, xs]
-        noise = max(estimate.noise, 4.0)
+        noise = max(estimate.pixel_noise, 4.0)
         # A subject pixel that is not a blend of key and subject colour (a detail of another colour
         # near the edge) keeps its own colour and stays opaque.
         explained = residual <= np.maximum(0.35 * contrast, 3.0 * noise)

@@ -435,3 +435,22 @@ async def test_post_processing_failure_fails_that_request_only():
         assert (await engine.generate(req("lucky"))).stickers
     finally:
         await engine.close()
+
+
+async def test_timeout_counts_from_the_model_being_ready():
+    loaded = threading.Event()
+    pipeline = CountingPipeline()
+
+    def slow_factory() -> CountingPipeline:
+        assert loaded.wait(5)
+        return pipeline
+
+    engine = make_engine(slow_factory)
+    await engine.start()
+    try:
+        task = asyncio.create_task(engine.generate(req("patient", timeout_s=0.2)))
+        await asyncio.sleep(0.4)  # longer than the timeout, but the model is still loading
+        loaded.set()
+        assert (await task).stickers
+    finally:
+        await engine.close()

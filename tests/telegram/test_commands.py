@@ -150,3 +150,19 @@ async def test_same_sticker_is_never_uploaded_twice(bot: Harness) -> None:
     calls = await api.wait_calls("sendSticker", 2)
     assert "sticker" in calls[0].files
     assert calls[1].files == {} and calls[1].params["sticker"] in api.files
+
+
+async def test_file_ids_survive_a_restart(harness: Harness) -> None:
+    api = harness.api
+    await harness.start()
+    api.message_update(USER, USER, "/sticker otter seed:3")
+    await api.wait_calls("sendSticker", 1)
+    await harness.stop()
+    rows = await harness.service.database.fetchall("SELECT sha256, file_id FROM telegram_file_ids")
+    assert len(rows) == 1 and rows[0][1] in api.files
+
+    await harness.start()  # a fresh adapter: its in-memory cache is empty, the database is not
+    api.message_update(USER + 1, USER + 1, "/sticker otter seed:3")
+    calls = await api.wait_calls("sendSticker", 2)
+    assert calls[1].files == {} and calls[1].params["sticker"] == rows[0][1]
+    assert api.violations == []
