@@ -244,9 +244,8 @@ def _engine_runs(
     )
     report.add(section, "engine p95, batch 1, finished sticker", percentile(walls, 95), "ms")
     report.add(section, "engine: pipeline call (p50)", median([t["generate_ms"] for t in timings]), "ms")
-    report.add(
-        section, "  of which post-processing (p50)", median([t["postprocess_ms"] for t in timings]), "ms"
-    )
+    _stage_rows(report, section, "engine", timings)
+    report.add(section, "engine: post-processing (p50)", median([t["postprocess_ms"] for t in timings]), "ms")
 
     async def throughput(batch: int) -> float:
         eng = engine(batch, warmup=False)

@@ -84,6 +84,7 @@ def machine_info() -> dict[str, object]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cpu_bf16": _cpu_bf16(),
+        "load_average_1_5_15": os.getloadavg(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)

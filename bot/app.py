@@ -60,6 +60,7 @@ class App:
         self.adapters: list[Adapter] = []
         self._engine_started = False
         self._stopped = False
+        self._housekeeping: asyncio.Task[None] | None = None
 
     def _adapter_module(self, name: str) -> Any:
         if name in self._adapter_modules:
@@ -79,6 +80,7 @@ class App:
             if self.engine is None:
                 self.engine = self._engine_factory(self.config)
             self.service = await StickerService.create(self.config, self.engine)
+            self._housekeeping = asyncio.create_task(self.service.run_housekeeping(), name="housekeeping")
             await self.engine.start()
             self._engine_started = True
             if self.config.metrics.enabled:
@@ -105,6 +107,10 @@ class App:
         self._stopped = True
         grace = self.config.limits.shutdown_grace_s
         service = self.service
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         if service is not None:
             service.begin_shutdown()
         log.info("shutting down: %d request(s) in flight", service.active_requests if service else 0)

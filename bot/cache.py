@@ -192,6 +192,11 @@ class ResultIndex:
             (key, " ".join(hashes), time.time()),
         )
 
+    async def prune(self, older_than_s: float) -> int:
+        return await self._db.execute(
+            "DELETE FROM core_result_index WHERE created_at < ?", (time.time() - older_than_s,)
+        )
+
 
 class StickerCache:
     """The store and the index together: `lookup(key)` → files, or None; `remember(key, files)`."""

@@ -31,6 +31,7 @@ class StorageConfig:
     url: str = "sqlite:///data/stickerbot.db"
     cache_dir: str = "data/cache"
     cache_max_mb: int = 512
+    keep_records_days: float = 30.0  # results older than this can no longer be rerolled (0 = keep forever)
 
 
 @dataclass
@@ -240,6 +241,15 @@ def _convert(tp: Any, value: Any, where: str, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: '{key}' must be a mapping of keys, got {_describe(value)}")
         return _build(tp, value, where, f"{key}.")
+    if tp is Any:
+        return value
+    if origin is typing.Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(
+                f"{where}: '{key}' must be one of {', '.join(map(str, choices))}, got {_describe(value)}"
+            )
+        return value
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {_describe(value)}")
@@ -303,6 +313,7 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     if not (s.url.startswith("sqlite:///") or s.url.startswith(("postgresql://", "postgres://"))):
         raise bad("storage.url", "must be sqlite:///path/to/file.db or postgresql://user@host/db")
     positive("storage.cache_max_mb", s.cache_max_mb)
+    positive("storage.keep_records_days", s.keep_records_days, zero=True)
     for key in (
         "user_per_minute",
         "server_per_minute",

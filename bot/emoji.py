@@ -202,6 +202,27 @@ def expression_for(emoji: str) -> str | None:
     return EMOJI_EXPRESSIONS.get(normalise_emoji(emoji))
 
 
+_BY_LENGTH = sorted(EMOJI_EXPRESSIONS, key=len, reverse=True)
+
+
+def replace_emoji(text: str) -> str:
+    """Known emoji in typed text become their expression words ("😂 otter" → "laughing otter")."""
+    if text.isascii():
+        return text
+    out = normalise_emoji_in_text(text)
+    for emoji in _BY_LENGTH:
+        if emoji in out:
+            out = out.replace(emoji, f" {EMOJI_EXPRESSIONS[emoji]} ")
+    return " ".join(out.split())
+
+
+def normalise_emoji_in_text(text: str) -> str:
+    """Like `normalise_emoji`, for every emoji inside a longer text."""
+    text = _VARIATION_SELECTORS.sub("", text)
+    text = _SKIN_TONES.sub("", text)
+    return re.sub("\u200d[\u2640\u2642]", "", text)
+
+
 def emoji_for(expression: str) -> str:
     """The emoji that best fits an expression (for sticker packs); 🙂 when nothing fits."""
     text = expression.casefold()

@@ -132,6 +132,13 @@ def _singular(word: str) -> str:
     return word
 
 
+_QUANTITIES = frozenset("two three four five six seven eight nine ten many several".split())
+
+
+def _is_quantity(token: str) -> bool:
+    return token.isdigit() or token.casefold() in _QUANTITIES
+
+
 def split_subject(words: str, subjects: Iterable[str]) -> tuple[str, str | None]:
     """(expression, subject) — the longest known subject phrase in `words`, as the user wrote it.
 
@@ -150,8 +157,11 @@ def split_subject(words: str, subjects: Iterable[str]) -> tuple[str, str | None]
             plain = " ".join(phrase)
             single = " ".join([*phrase[:-1], _singular(phrase[-1])])
             if plain in known or single in known:
-                subject = " ".join(tokens[start : start + size]).strip(",.!?;:")
-                before = tokens[:start]
+                first = start
+                while first > 0 and _is_quantity(tokens[first - 1]):  # "two cats" stays together
+                    first -= 1
+                subject = " ".join(tokens[first : start + size]).strip(",.!?;:")
+                before = tokens[:first]
                 while before and before[-1].casefold() in _ARTICLES:
                     before.pop()
                 expression = " ".join(before + tokens[start + size :]).strip(" ,")

@@ -199,8 +199,15 @@ class PromptFilter(Protocol):
     async def check(self, text: str) -> SafetyVerdict: ...
 
 
+_SMALL_CAPITALS = dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz", strict=True))
+_HOMOGLYPHS.update(_SMALL_CAPITALS)
+_REGIONAL_A = 0x1F1E6  # regional indicator symbols 🇦…🇿 spell letters too
+
+
 def _letter(ch: str) -> str:
     """One character of the skeleton alphabet ('' for separators)."""
+    if _REGIONAL_A <= ord(ch) <= _REGIONAL_A + 25:
+        return chr(ord("a") + ord(ch) - _REGIONAL_A)
     ch = _HOMOGLYPHS.get(ch, ch)
     if len(ch) > 1:
         return ch

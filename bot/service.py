@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import emoji as emoji_table
-from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256, result_key
+from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256, result_key, sha256_hex
 from bot.config import AppConfig
 from bot.limits import AdmissionClosed, FairAdmission, QueueFull, RateLimiter
 from bot.logs import request_context
@@ -35,7 +35,7 @@ from bot.prompts import (
 from bot.records import RecordStore
 from bot.safety import BlockListFilter, PromptFilter, negative_prompt
 from bot.settings import DEFAULT_STYLE, SettingsStore, normalise_option
-from bot.storage import Database, open_database
+from bot.storage import Database, DatabaseError, open_database
 from bot.types import (
     ErrorKind,
     PositionCallback,
@@ -202,6 +202,26 @@ class StickerService(StickerServiceAPI):
             config, engine, db, store, safety=safety, owns_database=owns_database, owns_engine=owns_engine
         )
 
+    async def housekeeping(self) -> None:
+        """Forget records and cache index entries older than `storage.keep_records_days`."""
+        days = self.config.storage.keep_records_days
+        if days <= 0:
+            return
+        try:
+            records = await self.records.prune(days * 86400)
+            entries = await self.cache.index.prune(days * 86400)
+        except DatabaseError:
+            log.warning("housekeeping failed", exc_info=True)
+            return
+        if records or entries:
+            log.info("housekeeping: removed %d old record(s) and %d cache entries", records, entries)
+
+    async def run_housekeeping(self, every_s: float = 3600.0) -> None:
+        """Run `housekeeping` now and then every `every_s` seconds, until cancelled."""
+        while True:
+            await self.housekeeping()
+            await asyncio.sleep(every_s)
+
     @property
     def active_requests(self) -> int:
         return self._active
@@ -301,23 +321,42 @@ class StickerService(StickerServiceAPI):
         return emoji_table.expression_for(emoji)
 
     async def default_style(self, scope: Scope) -> str:
+        """The conversation's default, else the server's, else the global one (skipping styles
+        that no longer exist; a database outage falls back to the global default)."""
         styles = self._style_map()
-        stored = await self.settings.get(scope, DEFAULT_STYLE)
-        if stored is not None and stored in styles:
-            return stored
+        levels = [scope, Scope(scope.platform, scope.server)] if scope.conversation else [scope]
+        for level in levels:
+            try:
+                stored = await self.settings.get_exact(level, DEFAULT_STYLE)
+            except DatabaseError:
+                log.warning("settings unavailable; using the global default style", exc_info=True)
+                break
+            if stored is not None and stored in styles:
+                return stored
         return self._global_default_style(styles)
 
     async def set_default_style(self, scope: Scope, style: str, *, is_admin: bool) -> str:
         if not is_admin:
             raise fail(ErrorKind.FORBIDDEN, "Only server admins can change the default style.")
         name = self._style(style).name
-        await self.settings.set(scope, DEFAULT_STYLE, name)
+        await self._save_setting(scope, DEFAULT_STYLE, name)
         where = "this channel" if scope.conversation else "this server"
         return f"Default style for {where} is now “{name}”."
 
     async def get_option(self, scope: Scope, key: str, default: str | None = None) -> str | None:
-        value = await self.settings.get(scope, key)
+        try:
+            value = await self.settings.get(scope, key)
+        except DatabaseError:
+            log.warning("settings unavailable; using the default for %s", key, exc_info=True)
+            return default
         return default if value is None else value
+
+    async def _save_setting(self, scope: Scope, key: str, value: str) -> None:
+        try:
+            await self.settings.set(scope, key, value)
+        except DatabaseError:
+            log.exception("could not save setting %s", key)
+            raise fail(ErrorKind.FAILED, "I couldn't save that setting. Please try again later.") from None
 
     async def set_option(self, scope: Scope, key: str, value: str, *, is_admin: bool) -> None:
         if not is_admin:
@@ -330,7 +369,7 @@ class StickerService(StickerServiceAPI):
             normalised = normalise_option(key, value)
         except ValueError as exc:
             raise fail(ErrorKind.INVALID, f"“{key[:40]}” {exc}.") from None
-        await self.settings.set(scope, key, normalised)
+        await self._save_setting(scope, key, normalised)
 
     async def record(self, record_id: str) -> StickerRecord | None:
         return await self.records.get(record_id)
@@ -387,31 +426,41 @@ class StickerService(StickerServiceAPI):
             count=plan.count,
             outline=plan.outline,
         )
-        cached = await self.cache.lookup(key)
+        cached = await self._cache_lookup(key)
         if cached is not None:
             self.metrics.cache_hits.inc()
             webps = [data for _sha, data in cached]
             hashes = tuple(sha for sha, _data in cached)
         else:
             webps = await self._generate(request, plan, report)
-            hashes = await self.cache.remember(key, webps)
+            try:
+                hashes = await self.cache.remember(key, webps)
+            except (OSError, DatabaseError):  # disk full, database down: still answer with the stickers
+                log.warning("could not store the result in the cache", exc_info=True)
+                hashes = tuple(sha256_hex(w) for w in webps)
         files = await self._files(request, plan, key, webps, hashes)
-        record = await self.records.add(
-            platform=request.platform,
-            user_id=request.user_id,
-            server=request.scope_server,
-            text=plan.text,
-            prompt=plan.built.prompt,
-            style=plan.style.name,
-            seed=plan.seed,
-            count=plan.count,
-            emoji=plan.emoji,
-            sticker_hashes=hashes,
-        )
+        try:
+            record_id: str | None = (
+                await self.records.add(
+                    platform=request.platform,
+                    user_id=request.user_id,
+                    server=request.scope_server,
+                    text=plan.text,
+                    prompt=plan.built.prompt,
+                    style=plan.style.name,
+                    seed=plan.seed,
+                    count=plan.count,
+                    emoji=plan.emoji,
+                    sticker_hashes=hashes,
+                )
+            ).record_id
+        except DatabaseError:  # the stickers are made; only the buttons lose their record
+            log.warning("could not store the sticker record", exc_info=True)
+            record_id = None
         return StickerReply(
             request=request,
             stickers=files,
-            record_id=record.record_id,
+            record_id=record_id,
             style=plan.style.name,
             seed=plan.seed,
             prompt=plan.built.prompt,
@@ -486,9 +535,10 @@ class StickerService(StickerServiceAPI):
         else:
             if not parsed.words:
                 raise fail(ErrorKind.EMPTY_PROMPT, MSG_EMPTY)
-            built = build_prompt(parsed.words, style, known_subjects(self.engine.styles()))
+            words = emoji_table.replace_emoji(parsed.words)  # "😂 otter" → "laughing otter"
+            built = build_prompt(words, style, known_subjects(self.engine.styles()))
             text = parsed.words
-            pick = emoji_table.emoji_for(built.expression or parsed.words)
+            pick = emoji_table.emoji_for(built.expression or words)
         if len(built.prompt) > MAX_PROMPT_CHARS:
             raise fail(
                 ErrorKind.PROMPT_TOO_LONG, f"That's too long — keep it under {MAX_PROMPT_CHARS} characters."
@@ -549,6 +599,13 @@ class StickerService(StickerServiceAPI):
         finally:
             self._generations.discard(task)
 
+    async def _cache_lookup(self, key: str) -> list[tuple[str, bytes]] | None:
+        try:
+            return await self.cache.lookup(key)
+        except (OSError, DatabaseError):  # the cache is an optimisation: a failure is a miss
+            log.warning("cache lookup failed", exc_info=True)
+            return None
+
     async def _files(
         self, request: StickerRequest, plan: _Plan, key: str, webps: list[bytes], hashes: tuple[str, ...]
     ) -> tuple[StickerFile, ...]:
@@ -556,10 +613,14 @@ class StickerService(StickerServiceAPI):
         pngs: list[tuple[str, bytes]] = []
         if StickerFormat.DISCORD_PNG in formats:
             png_key = f"{key}:discord_png"
-            found = await self.cache.lookup(png_key)
+            found = await self._cache_lookup(png_key)
             if found is None:
                 converted = await asyncio.to_thread(_discord_pngs, webps)
-                stored = await self.cache.remember(png_key, converted)
+                try:
+                    stored = await self.cache.remember(png_key, converted)
+                except (OSError, DatabaseError):
+                    log.warning("could not store the PNG stickers in the cache", exc_info=True)
+                    stored = tuple(sha256_hex(p) for p in converted)
                 found = list(zip(stored, converted, strict=True))
             pngs = found
         files: list[StickerFile] = []

@@ -115,13 +115,7 @@ class StickerPipeline:
 
     def _extract(self, spec: StyleSpec) -> StyleWeights:
         inputs = style_lora_inputs(spec, downloader=self._downloader)
-        weights = extract_style_weights(self.pipe, spec.name, inputs)
-        for delta in weights.layers.values():
-            delta.ups = [t.to(self.device) for t in delta.ups]
-            delta.downs = [t.to(self.device) for t in delta.downs]
-            if delta.dense is not None:
-                delta.dense = delta.dense.to(self.device)
-        return weights
+        return self._fuser.prepare(extract_style_weights(self.pipe, spec.name, inputs))
 
     # ----------------------------------------------------------------------- properties
     @property

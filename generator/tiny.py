@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderTiny,
     EulerAncestralDiscreteScheduler,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
@@ -107,6 +108,18 @@ def build_tiny_vae() -> AutoencoderKL:
     )
 
 
+def build_tiny_autoencoder(seed: int = 0) -> AutoencoderTiny:
+    """A tiny AutoencoderTiny (the taesdxl architecture, fewer channels) for the `model.tiny_vae` switch."""
+    torch.manual_seed(seed)
+    return AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+        latent_channels=4,
+    )
+
+
 def build_tiny_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
     """Build the tiny pipeline in memory with weights drawn from `seed` (fp32, CPU)."""
     torch.manual_seed(seed)
@@ -138,4 +151,12 @@ def save_tiny_pipeline(directory: str | Path, seed: int = 0) -> Path:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     build_tiny_pipeline(seed).save_pretrained(target, safe_serialization=True)
+    return target
+
+
+def save_tiny_autoencoder(directory: str | Path, seed: int = 0) -> Path:
+    """Save the tiny AutoencoderTiny into `directory` (point `model.tiny_vae` at it)."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    build_tiny_autoencoder(seed).save_pretrained(target, safe_serialization=True)
     return target

@@ -58,5 +58,5 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> str:
-    """The URL of a fresh, empty PostgreSQL database (one per test)."""
+    """The URL of a fresh, empty PostgreSQL schema on the session server (one per test)."""
     return postgres_server.new_database()

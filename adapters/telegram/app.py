@@ -14,7 +14,7 @@ import os
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -178,7 +178,12 @@ class TelegramAdapter:
     async def start(self) -> None:
         app = self.application
         await self.ctx.store.open()
-        await app.initialize()  # getMe
+        try:
+            await app.initialize()  # getMe
+        except InvalidToken as err:
+            raise TelegramConfigError(
+                "telegram.token was rejected by the Bot API (401 Unauthorized)"
+            ) from err
         self.ctx.bot_username = app.bot.username
         await best_effort(lambda: app.bot.set_my_commands(COMMANDS), what="setMyCommands")
         await app.start()

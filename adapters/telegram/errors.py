@@ -18,6 +18,8 @@ from telegram import ReplyParameters, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
+from adapters.telegram.texts import UNEXPECTED
+
 log = logging.getLogger("adapters.telegram")
 
 T = TypeVar("T")
@@ -157,16 +159,14 @@ def guarded(handler: Handler) -> Handler:
 
 
 async def _apologise(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    from adapters.telegram.texts import FAILED
-
     if update.callback_query is not None:
         query = update.callback_query
-        await best_effort(lambda: query.answer(FAILED, show_alert=True), what="answerCallbackQuery")
+        await best_effort(lambda: query.answer(UNEXPECTED, show_alert=True), what="answerCallbackQuery")
     elif update.message is not None:
         message = update.message
         await best_effort(
             lambda: send_as_reply(
-                lambda reply: context.bot.send_message(message.chat_id, FAILED, reply_parameters=reply),
+                lambda reply: context.bot.send_message(message.chat_id, UNEXPECTED, reply_parameters=reply),
                 message.message_id,
                 what=f"sendMessage to {message.chat_id}",
                 retry=False,

@@ -7,7 +7,9 @@ add to) moves the user to the next fallback name, which is remembered for next t
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from dataclasses import dataclass
 
 from telegram import Bot, InputFile, InputSticker, StickerSet, User
@@ -43,12 +45,21 @@ class _NameTaken(Exception):
 class Packs:
     def __init__(self, ctx: TelegramContext) -> None:
         self.ctx = ctx
+        # One pack operation per user at a time: a double tap must not create two sets.
+        self._user_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def set_name(self, user_id: int, attempt: int = 1) -> str:
         suffix = "" if attempt == 1 else f"_{attempt}"
         return f"{self.ctx.options.pack_prefix}_{user_id}{suffix}_by_{self.ctx.bot_username}"
 
     async def add(self, bot: Bot, user: User, record_id: str, index: int) -> PackResult:
+        lock = self._user_locks.get(user.id)
+        if lock is None:
+            lock = self._user_locks[user.id] = asyncio.Lock()
+        async with lock:
+            return await self._add(bot, user, record_id, index)
+
+    async def _add(self, bot: Bot, user: User, record_id: str, index: int) -> PackResult:
         record = await self.ctx.service.record(record_id)
         if record is None or not 0 <= index < len(record.sticker_hashes):
             return PackResult(False, texts.CALLBACK_EXPIRED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 USAGE = "Tell me what to draw, e.g. <code>/sticker eating otter</code>."
 QUEUED = "⏳ #{position} in line"
 FAILED = "Sorry, that sticker didn't work out. Please try again."
+UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
 BUTTON_REROLL = "🔄 Reroll"
 BUTTON_MORE = "4 more"
 BUTTON_ADD = "➕ Add to my pack"

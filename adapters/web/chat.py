@@ -242,7 +242,7 @@ class ChatRoom:
             members=room.members(),
             history=[m.to_wire() for m in messages],
             reset=reset,
-            pending=[p.to_wire() for p in room.pending.values()],
+            pending=[p.to_wire() for p in room.pending.values() if not p.private],
             recent=await self.history.recent_stickers(client.room, RECENT_TRAY),
         )
         return frame, {m.id for m in messages}
@@ -425,7 +425,8 @@ class ChatRoom:
         private: bool = False,
         reply_to: dict[str, Any] | None = None,
     ) -> None:
-        mine = sum(1 for p in self._room(client).pending.values() if p.author_id == client.user_id)
+        room = self._room(client)
+        mine = sum(1 for p in room.pending.values() if p.author_id == client.user_id)
         if mine >= MAX_PENDING_PER_USER:
             client.send("notice", level="error", text="You already have stickers on the way. One moment!")
             return
@@ -435,19 +436,16 @@ class ChatRoom:
             author_name=client.name,
             prompt=label[:200],
             reply_to=reply_to,
+            private=private,
         )
-        task = asyncio.create_task(self._run_job(client, request, pending, private))
+        room.pending[pending.id] = pending  # counted at once, so a burst cannot pass the cap
+        task = asyncio.create_task(self._run_job(client, room, request, pending))
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
 
-    async def _run_job(
-        self, client: Client, request: StickerRequest, pending: Pending, private: bool
-    ) -> None:
-        room = self._room(client)
-        room.pending[pending.id] = pending
-
+    async def _run_job(self, client: Client, room: Room, request: StickerRequest, pending: Pending) -> None:
         def show(kind: str, **fields: Any) -> None:
-            if private:
+            if pending.private:
                 client.send(kind, **fields)
             else:
                 room.broadcast(kind, **fields)
@@ -470,7 +468,11 @@ class ChatRoom:
             room.pending.pop(pending.id, None)
             show("pending_end", id=pending.id)
             self.rooms.forget_if_empty(room.name)
-        await self._deliver(client, reply, pending)
+        try:
+            await self._deliver(client, reply, pending)
+        except Exception:
+            log.exception("posting sticker reply %s failed", request.request_id)
+            client.send("notice", level="error", text="Something went wrong while posting that sticker.")
 
     async def _deliver(self, client: Client, reply: StickerReply, pending: Pending) -> None:
         if reply.error is not None:

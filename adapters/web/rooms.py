@@ -107,6 +107,7 @@ class Pending:
     prompt: str
     position: int | None = None  # 1-based place in line; 0 = being drawn; None = not known yet
     reply_to: dict[str, Any] | None = None
+    private: bool = False  # shown to the requester only ("4 more")
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 
 from bot.config import load_config, secret_values
+from bot.storage import DatabaseError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,4 +41,7 @@ def run_command(args: argparse.Namespace) -> int:
         asyncio.run(run_app(config))
     except asyncio.CancelledError:
         return 130
+    except (DatabaseError, OSError) as exc:  # database unreachable, port in use, unwritable data dir
+        print(f"stickerbot: cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0

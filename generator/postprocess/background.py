@@ -1,31 +1,33 @@
-"""Model-free background removal for images of a subject on a flat colour.
+"""Model-free background removal for images of a subject on a flat (or smoothly shaded) colour.
 
-1. Estimate the key colour from the image border (a histogram mode refined by medians, so noise
-   and a subject touching an edge do not move it).
-2. Flood-fill from the border over pixels within a tolerance of that colour (on a lightly smoothed
+1. Estimate the key colour from the image border: a histogram mode refined by medians, so noise
+   and a subject touching an edge do not move it; then fit a gentle gradient/vignette to the border
+   so lighting falloff does not stop the fill.
+2. Flood-fill from the border over pixels within a tolerance of that background (on a box-reduced
    copy, so noise does not stop the fill), drop specks, and add enclosed holes of the exact key
-   colour.
-3. Soften the edge: every pixel within two pixels of the boundary is modelled as a mix of the key
-   colour and the nearby subject colour; the mix weight is its alpha and the subject colour replaces
-   the mixed one, so no key colour is left in the fringe. A saturated key (green screen) also gets its
-   hue removed from edge pixels.
+   colour; a full-resolution pass then lets the fill into gaps narrower than the reduction.
+3. Soften the edge: every pixel near the boundary is modelled as a mix of the background colour and
+   the nearby subject colour; the mix weight is its alpha and the subject colour replaces the mixed
+   one, so no key colour is left in the fringe. A saturated key (green screen) also gets its hue
+   removed from the subject's outer pixels.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from generator.postprocess.errors import NoBackground, NoSubject
-from generator.postprocess.morphology import border_mask, dilate, erode, reconstruct
+from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
 from generator.postprocess.options import RGB, StickerOptions
 
 MIN_BORDER_COVERAGE = 0.35  # share of the border that must show the key colour
 EDGE_BAND = 2  # px each side of the boundary whose alpha is measured (more after a reduction)
 SPILL_BAND = 4  # px on the subject side of the boundary whose key-colour cast is removed
 CORE_WINDOW = 4  # radius of the window that supplies the subject colour for edge pixels
+GRADIENT_MIN = 4.0  # background colour change (corner to centre) below which it counts as flat
 SPILL_MIN_CHROMA = 60.0  # a key colour with less chroma (white, grey, black) has no hue to remove
 
 
@@ -45,6 +47,31 @@ class BackgroundEstimate:
     noise: float
     pixel_noise: float
     coverage: float
+    gradient: np.ndarray | None = None  # 4x3 coefficients of [1, x, y, x^2 + y^2]; None when flat
+
+    def colour_at(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """The background colour (Nx3 float32) at pixels of an image of `shape`."""
+        return self.colour_at_normalised(_normalised(xs, shape[1]), _normalised(ys, shape[0]))
+
+    def colour_at_normalised(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.gradient is None:
+            return np.broadcast_to(np.asarray(self.color, dtype=np.float32), (x.size, 3))
+        return (_terms(x, y) @ self.gradient).astype(np.float32)
+
+    def distance2(self, pixels: np.ndarray) -> np.ndarray:
+        """Squared colour distance of every pixel of an HxWx3 image from the background there."""
+        if self.gradient is None:
+            return _distance2(pixels, np.asarray(self.color, dtype=np.float32))
+        h, w = pixels.shape[:2]
+        x = _normalised(np.arange(w), w)[None, :]
+        y = _normalised(np.arange(h), h)[:, None]
+        radial = x * x + y * y
+        total = np.zeros((h, w), dtype=np.float32)
+        for channel in range(3):
+            c0, cx, cy, cr = (float(v) for v in self.gradient[:, channel])
+            diff = pixels[..., channel].astype(np.float32) - (c0 + cx * x + cy * y + cr * radial)
+            total += diff * diff
+        return total
 
 
 @dataclass(frozen=True)
@@ -64,6 +91,52 @@ def _border_pixels(pixels: np.ndarray, band: int) -> np.ndarray:
         pixels[band : h - band, w - band :].reshape(-1, 3),
     ]
     return np.concatenate(parts).astype(np.float32)
+
+
+def _border_coordinates(shape: tuple[int, int], band: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised (x, y) of the pixels `_border_pixels` returns, in the same order."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    band = max(1, min(band, h // 2, w // 2))
+    picked = [
+        (ys[:band], xs[:band]),
+        (ys[h - band :], xs[h - band :]),
+        (ys[band : h - band, :band], xs[band : h - band, :band]),
+        (ys[band : h - band, w - band :], xs[band : h - band, w - band :]),
+    ]
+    y = np.concatenate([p[0].ravel() for p in picked])
+    x = np.concatenate([p[1].ravel() for p in picked])
+    return _normalised(x, w), _normalised(y, h)
+
+
+def _normalised(index: np.ndarray, length: int) -> np.ndarray:
+    """Pixel index → coordinate in [-1, 1] (same for an image and its box-reduced copy)."""
+    return ((np.asarray(index, dtype=np.float32) + 0.5) * (2.0 / length) - 1.0).astype(np.float32)
+
+
+def _terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(x), x, y, x * x + y * y], axis=1)
+
+
+def _fit_gradient(
+    border: np.ndarray, coords: tuple[np.ndarray, np.ndarray], centre: np.ndarray, tolerance: float
+) -> np.ndarray | None:
+    """Fit a smooth background (a plane plus a radial term, per channel) to the border pixels near
+    the key colour: lighting gradients and vignettes. None when the background is flat anyway."""
+    terms = _terms(coords[0], coords[1])
+    inliers = np.linalg.norm(border - centre, axis=1) < 1.5 * tolerance
+    coef: np.ndarray | None = None
+    for _ in range(3):
+        if inliers.sum() < 32:
+            return None
+        coef, *_ = np.linalg.lstsq(terms[inliers], border[inliers], rcond=None)
+        residual = np.linalg.norm(terms @ coef - border, axis=1)
+        inliers = residual < tolerance
+    if coef is None:
+        return None
+    corners = _terms(np.array([-1, 1, -1, 1, 0], np.float32), np.array([-1, -1, 1, 1, 0], np.float32))
+    variation = np.abs(corners @ coef - centre).max()
+    return coef.astype(np.float32) if variation >= GRADIENT_MIN else None
 
 
 def _refine(border: np.ndarray, centre: np.ndarray, radii: tuple[float, ...]) -> np.ndarray:
@@ -102,31 +175,49 @@ def estimate_background(
         near_peak = (np.abs(quantised - np.asarray(peak)) <= 1).all(axis=1)
         centre = np.median(border[near_peak], axis=0)
         centre = _refine(border, centre, (60.0, 40.0, 40.0))
-    distances = np.linalg.norm(border - centre, axis=1)
+    coords = _border_coordinates((h, w), band)
+    gradient = _fit_gradient(border, coords, centre, tolerance)
+    expected = centre if gradient is None else _terms(*coords) @ gradient
+    distances = np.linalg.norm(border - expected, axis=1)
     coverage = float((distances < tolerance).mean())
     reduced = rgb if smoothed is None else smoothed
-    source = _border_pixels(reduced, band)
-    near_key = np.linalg.norm(source - centre, axis=1)
-    near_key = near_key[near_key < 1.5 * tolerance]
-    spread = float(np.percentile(near_key, 95)) if near_key.size else 0.0
     r, g, b = (float(c) for c in centre)
-    return BackgroundEstimate(
+    estimate = BackgroundEstimate(
         color=(r, g, b),
-        spread=spread,
-        noise=_edge_noise(reduced, centre, tolerance),
-        pixel_noise=_edge_noise(rgb, centre, tolerance),
+        spread=0.0,
+        noise=0.0,
+        pixel_noise=0.0,
         coverage=coverage,
+        gradient=gradient,
+    )
+    reduced_band = max(1, band * reduced.shape[0] // h)
+    samples = _border_pixels(reduced, reduced_band)
+    expected = estimate.colour_at_normalised(*_border_coordinates(reduced.shape[:2], reduced_band))
+    near_key = np.linalg.norm(samples - expected, axis=1)
+    near_key = near_key[near_key < 1.5 * tolerance]
+    return replace(
+        estimate,
+        spread=float(np.percentile(near_key, 95)) if near_key.size else 0.0,
+        noise=_edge_noise(reduced, estimate, tolerance),
+        pixel_noise=_edge_noise(rgb, estimate, tolerance),
     )
 
 
-def _edge_noise(pixels: np.ndarray, centre: np.ndarray, tolerance: float) -> float:
+def _edge_noise(pixels: np.ndarray, estimate: BackgroundEstimate, tolerance: float) -> float:
     """Noise as the 90th percentile colour step between neighbouring background pixels along the
     image's outer rows and columns, divided by sqrt(2); a smooth gradient adds almost nothing."""
-    lines = [pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]
+    h, w = pixels.shape[:2]
+    rows, cols = np.arange(w), np.arange(h)
+    lines = (
+        (pixels[0], np.zeros(w, int), rows),
+        (pixels[-1], np.full(w, h - 1), rows),
+        (pixels[:, 0], cols, np.zeros(h, int)),
+        (pixels[:, -1], cols, np.full(h, w - 1)),
+    )
     steps: list[np.ndarray] = []
-    for line in lines:
+    for line, ys, xs in lines:
         values = line.astype(np.float32)
-        near = np.linalg.norm(values - centre, axis=1) < 1.5 * tolerance
+        near = np.linalg.norm(values - estimate.colour_at(ys, xs, (h, w)), axis=1) < 1.5 * tolerance
         pair = near[1:] & near[:-1]
         steps.append(np.linalg.norm(values[1:] - values[:-1], axis=1)[pair])
     joined = np.concatenate(steps)
@@ -169,7 +260,7 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
 
     key = np.asarray(estimate.color, dtype=np.float32)
     threshold = min(max(options.tolerance, 1.5 * estimate.spread, 3.0 * estimate.noise), 250.0)
-    d_small = _distance2(small, key)
+    d_small = estimate.distance2(small)
     candidate = d_small < threshold * threshold
     background = reconstruct(candidate, candidate & border_mask(candidate.shape))
 
@@ -179,42 +270,45 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
     keep = dilate(erode(subject, 1), 1) | (d_small > (2.0 * threshold) ** 2)
     if (subject & ~keep).any():
         subject = reconstruct(subject, keep & subject)
+    # A hue key (green screen) is chosen because the subject does not contain it, so any enclosed
+    # region of that colour is background; near a neutral key (white) the subject's own light
+    # areas (eye whites, highlights) must survive, so only near-exact matches count there.
+    chromatic = _has_hue(key)
     if options.holes:
-        hole_radius = max(1, round(2.5 * min(h, w) / 512 / factor))
-        subject &= ~_background_holes(candidate & subject, d_small, estimate, threshold, hole_radius)
+        hole_block = max(2, round(5 * min(h, w) / 512 / factor))
+        strict = threshold if chromatic else max(0.35 * threshold, 2.0 * estimate.noise)
+        subject &= ~_background_holes(candidate & subject, d_small, min(strict, threshold), hole_block)
     if subject.sum() * factor * factor < max(16, (h * w) // 5000):
         if int(d_small.max()) < threshold * threshold:
             raise NoSubject("The image is a single flat colour; there is nothing to cut out.")
         raise NoSubject("Nothing is left once the background is removed.")
+    interior_lean = _interior_lean(small, subject, key, depth=SPILL_BAND // factor + 1) if chromatic else None
     if factor > 1:
         subject = np.repeat(np.repeat(subject, factor, axis=0), factor, axis=1)[:h, :w]
         # Full-resolution pass: let the background grow into gaps narrower than the reduction
         # (between letters, under an arm); it only ever adds background.
-        near_key = _distance2(rgb, key) < threshold * threshold
-        background = ~subject
-        subject = ~(background | reconstruct(near_key, near_key & background))
+        near_key = estimate.distance2(rgb) < threshold * threshold
+        seeds = near_key & ~subject
+        if chromatic and options.holes:  # key-coloured holes too small for the reduced image
+            seeds |= block_corners(near_key, 2)
+        subject &= ~reconstruct(near_key, seeds)
 
     rgba = _soft_edges(rgb, subject, key, estimate, reach=max(EDGE_BAND, factor))
+    if interior_lean is not None:
+        _remove_spill(rgba, subject, key, interior_lean, factor)
     return KeyResult(rgba=rgba, background=estimate, fallback=False)
 
 
-def _background_holes(
-    enclosed: np.ndarray,
-    d_small: np.ndarray,
-    estimate: BackgroundEstimate,
-    threshold: float,
-    radius: int,
-) -> np.ndarray:
+def _background_holes(enclosed: np.ndarray, d_small: np.ndarray, strict: float, block: int) -> np.ndarray:
     """Enclosed regions that show the background: they hold a block of near-exact key colour.
 
-    A region becomes transparent only if it contains a (2r+1)x(2r+1) block (about 5x5 px at 512)
-    whose every pixel is within the border's own noise of the key colour. Subject pixels that are
-    merely close to the key colour, or small, stay opaque.
+    A region becomes transparent only if it contains a block x block square (about 4x4 px at 512)
+    whose every pixel is within `strict` of the background. Subject pixels that are merely close to
+    the key colour, or in specks, stay opaque.
     """
     if not enclosed.any():
         return enclosed
-    strict = d_small < min(threshold, max(10.0, 2.0 * estimate.noise)) ** 2
-    seeds = erode(strict & enclosed, radius)
+    seeds = block_corners(enclosed & (d_small < strict * strict), block)
     if not seeds.any():
         return np.zeros(enclosed.shape, dtype=bool)
     return reconstruct(enclosed, seeds)
@@ -293,10 +387,11 @@ def _soft_edges(
             fg_colour[thin] = _strongest_neighbour(rgb, subject, key, ys[thin], xs[thin])
 
         colour = rgb[ys, xs].astype(np.float32)
-        direction = fg_colour - key
+        local_key = estimate.colour_at(ys, xs, (h, w))
+        direction = fg_colour - local_key
         contrast2 = (direction * direction).sum(axis=1)
         contrast = np.sqrt(contrast2)
-        offset = colour - key
+        offset = colour - local_key
         mix = (offset * direction).sum(axis=1) / np.maximum(contrast2, 1e-6)
         residual = np.sqrt(((offset - mix[:, None] * direction) ** 2).sum(axis=1))
         in_subject = subject[ys, xs]
@@ -308,15 +403,10 @@ def _soft_edges(
         floor = np.minimum(0.25, noise / np.maximum(contrast, 1e-6))
         soft = np.clip((mix - floor) / np.maximum(1.0 - 2.0 * floor, 0.5), 0.0, 1.0)
         new_alpha = np.where(usable, soft, in_subject.astype(np.float32))
-        replace = usable & (new_alpha < 0.999)
-        new_colour = np.where(replace[:, None], fg_colour, colour)
+        blended = usable & (new_alpha < 0.999)
+        new_colour = np.where(blended[:, None], fg_colour, colour)
         out[ys, xs, :3] = np.clip(np.rint(new_colour), 0, 255).astype(np.uint8)
         out[ys, xs, 3] = np.rint(new_alpha * 255.0).astype(np.uint8)
-
-    if _has_hue(key):
-        zy, zx = np.nonzero(dilate(background, SPILL_BAND) & (out[..., 3] > 0))
-        cleaned = _remove_spill(out[zy, zx, :3].astype(np.float32), key)
-        out[zy, zx, :3] = np.clip(np.rint(cleaned), 0, 255).astype(np.uint8)
     return out
 
 
@@ -324,16 +414,57 @@ def _has_hue(key: np.ndarray) -> bool:
     return float(key.max() - key.min()) >= SPILL_MIN_CHROMA
 
 
-def _remove_spill(colour: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Take the key's hue out of edge colours (Nx3 float), e.g. the green cast after a green screen."""
+def _hue_direction(key: np.ndarray) -> np.ndarray:
+    """Unit vector of the key's hue: its colour minus its grey level."""
     chroma = key - key.mean()
-    strength = float(np.linalg.norm(chroma))
-    if not _has_hue(key) or strength < 1e-6:
-        return colour
-    unit = chroma / strength
-    centred = colour - colour.mean(axis=1, keepdims=True)
-    lean = np.maximum(centred @ unit, 0.0)
-    return colour - lean[:, None] * unit[None, :]
+    return (chroma / max(float(np.linalg.norm(chroma)), 1e-6)).astype(np.float32)
+
+
+def _box_mean_where(values: np.ndarray, weight: np.ndarray, radius: int) -> np.ndarray:
+    """Mean of `values` over the `weight` pixels in each (2r+1)^2 window; 0 where there are none."""
+
+    def box(a: np.ndarray) -> np.ndarray:
+        out = a.copy()
+        for step in range(1, radius + 1):
+            out[step:] += a[:-step]
+            out[:-step] += a[step:]
+        rows = out.copy()
+        for step in range(1, radius + 1):
+            out[:, step:] += rows[:, :-step]
+            out[:, :-step] += rows[:, step:]
+        return out
+
+    total = box(np.where(weight, values, 0.0).astype(np.float32))
+    count = box(weight.astype(np.float32))
+    return np.where(count > 0, total / np.maximum(count, 1.0), 0.0).astype(np.float32)
+
+
+def _interior_lean(small: np.ndarray, subject: np.ndarray, key: np.ndarray, depth: int) -> np.ndarray:
+    """How far the subject's own colour, away from its edge, leans toward the key hue (reduced grid).
+
+    Edge pixels may keep that much of the hue, so a yellow subject on a green screen stays yellow;
+    only the excess is spill.
+    """
+    pixels = small.astype(np.float32)
+    lean = (pixels - pixels.mean(axis=2, keepdims=True)) @ _hue_direction(key)
+    return _box_mean_where(lean, erode(subject, depth), radius=SPILL_BAND + 1)
+
+
+def _remove_spill(
+    rgba: np.ndarray, subject: np.ndarray, key: np.ndarray, interior_lean: np.ndarray, factor: int
+) -> None:
+    """Take the key's hue out of the subject's outer pixels (in place), e.g. the green cast after a
+    green screen, down to the hue the subject's interior nearby has."""
+    zy, zx = np.nonzero(dilate(~subject, SPILL_BAND) & (rgba[..., 3] > 0))
+    if zy.size == 0:
+        return
+    unit = _hue_direction(key)
+    colour = rgba[zy, zx, :3].astype(np.float32)
+    lean = (colour - colour.mean(axis=1, keepdims=True)) @ unit
+    allowed = np.maximum(interior_lean[zy // factor, zx // factor], 0.0)
+    excess = np.maximum(lean - allowed, 0.0)
+    cleaned = colour - excess[:, None] * unit[None, :]
+    rgba[zy, zx, :3] = np.clip(np.rint(cleaned), 0, 255).astype(np.uint8)
 
 
 def _keep_whole(rgb: np.ndarray) -> np.ndarray:

@@ -39,6 +39,19 @@ def erode(mask: np.ndarray, radius: int) -> np.ndarray:
     return ~dilate(~mask, radius)
 
 
+def block_corners(mask: np.ndarray, size: int) -> np.ndarray:
+    """True at the top-left pixel of every size x size block that is entirely True in `mask`."""
+    out = mask.copy()
+    for step in range(1, size):
+        out[:, :-step] &= mask[:, step:]
+        out[:, -step:] = False
+    rows = out.copy()
+    for step in range(1, size):
+        out[:-step] &= rows[step:]
+        out[-step:] = False
+    return out
+
+
 class _Runs:
     """Maximal runs of True along the rows of a mask, for filling whole runs at once."""
 

@@ -10,7 +10,6 @@ from generator.api import InvalidRequest
 
 RGB = tuple[int, int, int]
 
-STICKER_SIDE = 512
 MAX_OUTLINE = 32
 OnNoBackground = Literal["keep", "error"]
 

@@ -21,7 +21,7 @@ import torch
 import yaml
 from diffusers import StableDiffusionXLPipeline
 
-from generator.styles import DEFAULT_TEMPLATE, StyleSpec, load_style_file
+from generator.styles import DEFAULT_TEMPLATE, StyleSpec, load_style_file, parse_style
 from generator.training.errors import StudioError
 from generator.training.paths import inside, prepare_dir, validate_name
 
@@ -119,19 +119,21 @@ def check_free(styles_dir: str | Path, name: str, *, overwrite: bool) -> None:
         raise StudioError(f"Style {name!r} already exists ({target}); pass --force to replace it.")
 
 
+def check_draft(styles_dir: str | Path, draft: StyleDraft) -> None:
+    """Run the engine's style schema over `draft` before any work (a bad --subject fails early)."""
+    target = style_path(styles_dir, draft.name)
+    parse_style(draft.to_yaml_data(), file_label=target.name, style_dir=target.parent)
+
+
 def write_style(styles_dir: str | Path, draft: StyleDraft, *, overwrite: bool = False) -> StyleSpec:
-    """Write `<styles_dir>/<name>.yaml`, then load it back through the style schema."""
+    """Write `<styles_dir>/<name>.yaml` (schema-checked first, then moved into place atomically)."""
     check_free(styles_dir, draft.name, overwrite=overwrite)
+    check_draft(styles_dir, draft)
     target = style_path(styles_dir, draft.name)
     prepare_dir(styles_dir)
     partial = target.with_name(f".{target.name}.partial")
     text = yaml.safe_dump(draft.to_yaml_data(), sort_keys=False, allow_unicode=True)
     partial.write_text(f"# Written by `stickerbot styles`.\n{text}", encoding="utf-8")
-    try:
-        load_style_file(partial)  # the schema check the engine will do
-    except Exception:
-        partial.unlink(missing_ok=True)
-        raise
     partial.replace(target)
     return load_style_file(target)
 

@@ -96,7 +96,7 @@ def render_preview(
         negatives = [spec.negative_prompt] * len(chunk)
         images.extend(pipeline.run(chunk, negatives, seeds, spec.steps, size, size))
     labels = [label for label, _ in EXPRESSIONS]
-    return contact_sheet(images, labels, f"{spec.name} - {spec.subject}", layout)
+    return contact_sheet(images, labels, f"{spec.name}: {spec.subject}", layout)
 
 
 def save_sheet(sheet: Image.Image, path: str | Path) -> Path:

@@ -23,7 +23,7 @@ from generator.options import ModelConfig
 from generator.styles import StyleSpec
 from generator.training.data import RGB, load_dataset
 from generator.training.errors import StudioError
-from generator.training.export import StyleDraft, check_free, export_style
+from generator.training.export import StyleDraft, check_draft, check_free, export_style
 from generator.training.lora_train import LoraTrainer, Precision, TrainResult, TrainSettings, autocast_dtype
 from generator.training.objective import encode_examples
 from generator.training.paths import prepare_dir, validate_name
@@ -95,6 +95,14 @@ def train_style(
         raise StudioError("--resolution must be a multiple of 8 from 64 to 1024.")
     check_free(job.styles_dir, job.name, overwrite=job.overwrite or job.resume)
     background = resolve_background(job.background)
+    draft = StyleDraft(
+        name=job.name,
+        description=job.description or f"{job.subject} stickers",
+        subject=job.subject,
+        triggers=[job.trigger] if job.trigger else [],
+        background=job.background,
+    )
+    check_draft(job.styles_dir, draft)
     examples = load_dataset(
         job.images, resolution=job.resolution, background=background, trigger=job.trigger, fit="pad"
     )
@@ -111,13 +119,8 @@ def train_style(
         after = trainer.fixed_loss(data)
     finally:
         trainer.remove_adapter()
-    draft = StyleDraft(
-        name=job.name,
-        description=job.description or f"{job.subject} stickers (trained on {len(examples)} images)",
-        subject=job.subject,
-        triggers=[job.trigger] if job.trigger else [],
-        background=job.background,
-    )
+    if not job.description:
+        draft.description = f"{job.subject} stickers (trained on {len(examples)} images)"
     spec = export_style(job.styles_dir, draft, result.lora, overwrite=True)
     log.info("style %s written to %s (loss %.4f -> %.4f)", job.name, spec.file, before, after)
     return TrainOutcome(spec, result, before, after, pipe)

@@ -25,7 +25,7 @@ from generator.options import ModelConfig
 from generator.styles import StyleSpec
 from generator.training.data import load_dataset
 from generator.training.errors import StudioError
-from generator.training.export import StyleDraft, check_free, export_style
+from generator.training.export import StyleDraft, check_draft, check_free, export_style
 from generator.training.lora_train import LoraTrainer, TrainResult, TrainSettings
 from generator.training.objective import EncodedExamples, encode_examples
 from generator.training.paths import prepare_dir, validate_name
@@ -120,6 +120,13 @@ def teach_subject(
 ) -> TeachOutcome:
     job.validate()
     check_free(job.styles_dir, job.name, overwrite=job.overwrite or job.resume)
+    draft = StyleDraft(
+        name=job.name,
+        description=f"{job.name}: one particular {job.class_noun}",
+        subject=job.subject,
+        template="{expression}, {subject}, sticker",
+    )
+    check_draft(job.styles_dir, draft)
     photos = load_dataset(
         job.photos, resolution=job.resolution, fit="crop", min_images=MIN_PHOTOS, max_images=MAX_PHOTOS
     )
@@ -145,11 +152,6 @@ def teach_subject(
         after = trainer.fixed_loss(instance)
     finally:
         trainer.remove_adapter()
-    draft = StyleDraft(
-        name=job.name,
-        description=f"{job.name}: one particular {job.class_noun}, taught from {len(photos)} photos",
-        subject=job.subject,
-        template="{expression}, {subject}, sticker",
-    )
+    draft.description = f"{job.name}: one particular {job.class_noun}, taught from {len(photos)} photos"
     spec = export_style(job.styles_dir, draft, result.lora, overwrite=True)
     return TeachOutcome(spec, result, before, after, pipe)

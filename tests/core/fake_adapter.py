@@ -14,6 +14,7 @@ from bot.types import StickerReply, StickerRequest, StickerServiceAPI
 
 class FakeAdapter:
     name = "fake"
+    reply_timeout_s = 30.0  # a bound so a broken test fails instead of hanging
 
     def __init__(self, service: StickerServiceAPI) -> None:
         self.service = service
@@ -39,7 +40,7 @@ class FakeAdapter:
         return task
 
     async def pop(self) -> StickerReply:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(self.reply_timeout_s):
             return await self.replies.get()
 
     async def ask(self, request: StickerRequest) -> StickerReply:

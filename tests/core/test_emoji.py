@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.emoji import EMOJI_EXPRESSIONS, display_emoji, emoji_for, expression_for, normalise_emoji
+from bot.emoji import (
+    EMOJI_EXPRESSIONS,
+    display_emoji,
+    emoji_for,
+    expression_for,
+    normalise_emoji,
+    replace_emoji,
+)
 
 
 def test_table_has_at_least_40_emoji() -> None:
@@ -69,3 +76,17 @@ def test_every_table_expression_maps_back_to_an_emoji() -> None:
 def test_display_emoji_restores_the_emoji_presentation() -> None:
     assert display_emoji("❤") == "❤\ufe0f"
     assert display_emoji("👍🏽") == "👍"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("😂 otter", "laughing otter"),
+        ("otter👍🏽", "otter thumbs up"),
+        ("❤️❤️", "I love you I love you"),
+        ("🦄 otter", "🦄 otter"),
+        ("plain text", "plain text"),
+    ],
+)
+def test_typed_emoji_become_expressions(text: str, words: str) -> None:
+    assert replace_emoji(text) == words

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.fixtures import write_style
 from bot.app import App
 from bot.config import AppConfig
 from bot.service import with_storage_under
@@ -27,10 +26,23 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
+OTTER_STYLE = """\
+name: otter
+description: A round otter
+trigger: dm-sticker
+template: "{expression}, {subject}, {trigger}"
+subject: otter
+negative_prompt: photo, realistic, text
+background: white
+steps: 1
+outline: true
+"""
+
+
 @pytest.fixture(scope="module")
 def tiny_styles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("core-styles")
-    write_style(directory, "otter")
+    (directory / "otter.yaml").write_text(OTTER_STYLE, encoding="utf-8")
     return directory
 
 
@@ -49,6 +61,7 @@ async def test_real_engine_end_to_end(tmp_path: Path, tiny_model_dir: Path, tiny
     await app.start()
     try:
         adapter = module.created[0]
+        adapter.reply_timeout_s = 300.0  # the first request waits for the model to load
         first = await adapter.ask(StickerRequest("web", "u1", "lobby", "lobby", text="eating otter seed:5"))
         assert first.ok, first.error
         assert first.prompt == "eating, otter, dm-sticker" and first.seed == 5 and not first.cached

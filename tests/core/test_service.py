@@ -23,6 +23,7 @@ from bot.types import (
     StickerRequest,
     StickerServiceAPI,
 )
+from generator import api
 from generator.api import GenerationRequest, GenerationResult, PositionCallback
 from tests.core.fake_adapter import FakeAdapter
 from tests.fakes.fake_engine import FakeEngine
@@ -94,6 +95,13 @@ async def test_bad_input_gets_a_short_answer(
     assert reply.error is not None and reply.error.kind == kind
     assert 0 < len(reply.error.message) <= 120 and "Traceback" not in reply.error.message
     assert fake_engine.ran == []
+
+
+async def test_typed_emoji_become_the_expression(adapter: FakeAdapter) -> None:
+    reply = await adapter.ask(req("😭 rabbit"))
+    assert reply.ok and reply.prompt == "crying loudly, rabbit, dm-sticker" and reply.emoji == "😭"
+    record = await adapter.service.record(reply.record_id or "")
+    assert record is not None and record.text == "😭 rabbit"
 
 
 async def test_unknown_style_lists_the_styles(adapter: FakeAdapter) -> None:
@@ -300,7 +308,7 @@ class GatedEngine(FakeEngine):
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         while not condition():  # noqa: ASYNC110 (polling service state that has no event)
             await asyncio.sleep(0.001)
 
@@ -404,3 +412,69 @@ async def test_metrics_count_requests_and_errors(adapter: FakeAdapter, service: 
     assert 'stickerbot_errors_total{kind="empty_prompt"} 1.0' in text
     assert "stickerbot_request_seconds_bucket" in text
     assert "stickerbot_queue_length 0.0" in text
+
+
+async def test_removed_style_falls_back_a_level(service: StickerService) -> None:
+    server, channel = Scope("web", "s1"), Scope("web", "s1", "c1")
+    await service.set_default_style(server, "rabbit", is_admin=True)
+    await service.settings.set(channel, "default_style", "retired-style")  # a style file was removed
+    assert await service.default_style(channel) == "rabbit"
+
+
+async def test_database_outage_degrades_gracefully(service: StickerService, adapter: FakeAdapter) -> None:
+    await service.database.close()
+    scope = Scope("web", "s1")
+    assert await service.default_style(scope) == "otter"
+    assert await service.get_option(scope, "count", "1") == "1"
+    with pytest.raises(ServiceError) as info:
+        await service.set_default_style(scope, "rabbit", is_admin=True)
+    assert info.value.error.kind == ErrorKind.FAILED
+    reply = await adapter.ask(req("sad"))  # the stickers still come; only the buttons lose their record
+    assert reply.ok and len(reply.stickers) == 1 and reply.record_id is None
+    reroll = await adapter.ask(req("", kind=RequestKind.REROLL, parent_id="abcdefgh"))
+    assert reroll.error is not None and reroll.error.kind == ErrorKind.FAILED
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (api.InvalidRequest("Bad size."), ErrorKind.INVALID),
+        (api.UnknownStyle("No such style."), ErrorKind.UNKNOWN_STYLE),
+        (api.ModelMissing("The model is not installed."), ErrorKind.MODEL_MISSING),
+        (api.Overloaded("Busy."), ErrorKind.OVERLOADED),
+        (api.GenerationTimeout("Took too long."), ErrorKind.TIMEOUT),
+        (api.EngineClosed("Shutting down."), ErrorKind.SHUTTING_DOWN),
+        (api.GenerationFailed("It broke."), ErrorKind.FAILED),
+        (api.StyleError("Broken style file."), ErrorKind.FAILED),
+    ],
+)
+async def test_every_engine_error_maps_to_a_user_error(
+    tmp_path: Path, error: Exception, kind: ErrorKind
+) -> None:
+    class FailingEngine(FakeEngine):
+        async def generate(
+            self, request: GenerationRequest, on_position: PositionCallback | None = None
+        ) -> GenerationResult:
+            raise error
+
+    service = await make_service(tmp_path, FailingEngine())
+    try:
+        reply = await service.handle(req("sad"))
+        assert reply.error is not None and reply.error.kind == kind
+        assert reply.error.message == error.user_message  # type: ignore[attr-defined]
+    finally:
+        await service.close()
+
+
+async def test_housekeeping_forgets_old_records(service: StickerService, adapter: FakeAdapter) -> None:
+    old = await adapter.ask(req("sad seed:1"))
+    await service.database.execute(
+        "UPDATE core_records SET created_at = created_at - ? WHERE record_id = ?", (31 * 86400, old.record_id)
+    )
+    await service.database.execute("UPDATE core_result_index SET created_at = created_at - ?", (31 * 86400,))
+    new = await adapter.ask(req("happy seed:2"))
+    await service.housekeeping()
+    assert await service.record(old.record_id or "") is None
+    assert await service.record(new.record_id or "") is not None
+    assert not (await adapter.ask(req("sad seed:1"))).cached  # its index entry went too
+    assert (await adapter.ask(req("happy seed:2"))).cached

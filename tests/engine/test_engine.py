@@ -31,6 +31,7 @@ from generator.api import (
 )
 from generator.engine import Engine
 from generator.options import EngineConfig
+from generator.scheduling import BatchKey, choose_batch, mark_passed_over
 
 
 def _style(name: str) -> StyleSummary:
@@ -454,3 +455,33 @@ async def test_timeout_counts_from_the_model_being_ready():
         assert (await task).stickers
     finally:
         await engine.close()
+
+
+@dataclass(eq=False)
+class Queued:
+    key: BatchKey
+    images: int = 1
+    passed_over: int = 0
+
+
+def queued(style: str, images: int = 1, side: int = 512) -> Queued:
+    return Queued(BatchKey(style, side, side, 1), images)
+
+
+def test_choose_batch_fills_up_to_the_image_limit_in_order():
+    pending = [queued("otter", 2), queued("otter", 3), queued("otter", 1), queued("otter", 1)]
+    assert choose_batch(pending, "otter", 4, 3) == [pending[0], pending[2], pending[3]]
+
+
+def test_choose_batch_runs_an_oversized_request_alone():
+    pending = [queued("otter", 4), queued("otter")]
+    assert choose_batch(pending, None, 2, 3) == [pending[0]]
+
+
+def test_choose_batch_prefers_active_style_until_patience_runs_out():
+    pending = [queued("rabbit"), queued("otter"), queued("otter", side=256)]
+    assert choose_batch(pending, "otter", 4, 1) == [pending[1]]  # sizes never mix either
+    mark_passed_over(pending, [pending[1]])
+    assert pending[0].passed_over == 1
+    assert choose_batch(pending, "otter", 4, 1) == [pending[0]]
+    assert choose_batch([], "otter", 4, 1) == []

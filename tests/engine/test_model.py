@@ -80,7 +80,7 @@ def test_device_and_dtype_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert auto.device.type == "cpu"
     assert auto.dtype == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
     assert choose_device(ModelConfig(dtype="float32")).dtype == torch.float32
-    with pytest.raises(GeneratorError, match="model.dtype 'int8'"):
+    with pytest.raises(GeneratorError, match=r"model\.dtype 'int8'"):
         choose_device(ModelConfig(dtype="int8"))
     with pytest.raises(GeneratorError, match="no CUDA GPU"):
         choose_device(ModelConfig(device="cuda"))
@@ -149,3 +149,47 @@ def test_activate_unknown_style(tiny_sticker_pipeline) -> None:
 
 def test_warmup_runs(tiny_sticker_pipeline) -> None:
     assert tiny_sticker_pipeline.warmup(batch_sizes=(1, 2), size=(64, 64)) > 0
+
+
+def test_random_weight_materialisation_gives_finite_working_models() -> None:
+    # The full-size builder's path (meta device → to_empty → pooled fill), on tiny configs.
+    from transformers import CLIPTextModel
+
+    from generator.fullsize import _materialise
+    from generator.tiny import _text_config, build_tiny_unet, build_tokenizer
+
+    with torch.device("meta"):
+        unet = build_tiny_unet()
+        text = CLIPTextModel(_text_config(build_tokenizer()))
+    _materialise(unet, torch.device("cpu"), torch.float32, seed=0)
+    _materialise(text, torch.device("cpu"), torch.float32, seed=1)
+    assert all(torch.isfinite(p).all() for p in unet.parameters())
+    assert torch.equal(unet.conv_norm_out.weight, torch.ones_like(unet.conv_norm_out.weight))
+    position_ids = dict(text.named_buffers())["embeddings.position_ids"]
+    assert position_ids[0].tolist() == list(range(77))
+    sample = torch.randn(1, 4, 8, 8)
+    hidden = text(torch.tensor([[512, 40, 41, 513]])).last_hidden_state
+    cond = torch.cat([hidden, hidden], dim=-1)
+    added = {"text_embeds": torch.randn(1, 32), "time_ids": torch.zeros(1, 6)}
+    out = unet(sample, 999, encoder_hidden_states=cond, added_cond_kwargs=added).sample
+    assert out.shape == sample.shape and torch.isfinite(out).all()
+
+
+def test_tiny_autoencoder_switch_decodes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from generator.tiny import save_tiny_autoencoder
+
+    vae_dir = save_tiny_autoencoder(tmp_path / "taesd")
+    cfg = ModelConfig(path=str(tiny_model_dir), device="cpu", dtype="float32", tiny_vae=str(vae_dir))
+    loaded = load_pipeline(cfg)
+    assert "tiny_vae" in loaded.speedups
+    image = loaded.pipe("otter", num_inference_steps=1, guidance_scale=0.0, width=128, height=128).images[0]
+    assert image.size == (128, 128)
+    with pytest.raises(ModelMissing, match=r"model\.tiny_vae"):
+        load_pipeline(
+            ModelConfig(
+                path=str(tiny_model_dir),
+                device="cpu",
+                tiny_vae=str(tmp_path / "missing"),
+                local_files_only=True,
+            )
+        )

@@ -64,7 +64,8 @@ def test_defaults_and_summary(tmp_path: Path) -> None:
 
 def test_full_style_with_lists_and_colours(tmp_path: Path) -> None:
     text = (
-        "name: full_1\ndescription: All fields.\ntriggers: [a, b]\ntemplate: '{subject} {expression} {trigger}'\n"
+        "name: full_1\ndescription: All fields.\ntriggers: [a, b]\n"
+        "template: '{subject} {expression} {trigger}'\n"
         "subject: fox\nnegative_prompt: blurry\nbackground: [0, 255, 0]\nsteps: 4\noutline: false\n"
         "matting: rembg:u2net\nloras:\n  - source: loras/x.safetensors\n    scale: 0.5\n"
         "  - source: someone/repo\n    weight_name: w.safetensors\n    revision: v1\n"
@@ -132,7 +133,7 @@ def test_broken_style_files_name_file_and_field(tmp_path: Path, text: str, expec
 def test_unreadable_and_oversized_files(tmp_path: Path) -> None:
     binary = tmp_path / "demo.yaml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(StyleError, match="demo.yaml: is not UTF-8"):
+    with pytest.raises(StyleError, match=r"demo\.yaml: is not UTF-8"):
         load_style_file(binary)
     assert "larger than 64 KB" in style_error(tmp_path, VALID + "# " + "x" * 70_000 + "\n")
 
@@ -143,14 +144,14 @@ def test_registry_skips_broken_files_and_keeps_the_rest(tmp_path: Path) -> None:
     registry = StyleRegistry.load(tmp_path)
     assert registry.names() == ["demo"]
     assert "bad.yaml" in registry.errors and "not valid YAML" in registry.errors["bad.yaml"]
-    with pytest.raises(StyleError, match="bad.yaml"):
+    with pytest.raises(StyleError, match=r"bad\.yaml"):
         StyleRegistry.load(tmp_path, strict=True)
 
 
 def test_registry_rejects_duplicate_names(tmp_path: Path) -> None:
     write(tmp_path, VALID, "one.yaml")
     write(tmp_path, VALID, "two.yaml")
-    with pytest.raises(StyleError, match="two.yaml: field 'name' repeats 'demo'"):
+    with pytest.raises(StyleError, match=r"two\.yaml: field 'name' repeats 'demo'"):
         StyleRegistry.load(tmp_path)
 
 

@@ -3,7 +3,8 @@
 `PostgresServer.start()` runs initdb into a fresh directory and starts the server on a free
 127.0.0.1 port with a private socket directory. PostgreSQL refuses to run as root, so when the
 tests run as root the data directory is handed to the `postgres` user and every server command
-runs through `runuser -u postgres`. `new_database()` gives each test its own empty schema (via the URL's search_path).
+runs through `runuser -u postgres`. `new_database()` gives each test its own empty schema
+(selected by the URL's search_path).
 """
 
 from __future__ import annotations

@@ -1,0 +1,5 @@
+"""Post-processing tests."""
+
+import pytest
+
+pytest.register_assert_rewrite("tests.postprocess.helpers")

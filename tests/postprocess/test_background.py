@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from generator.postprocess import StickerOptions, cut, cutout
 from generator.postprocess.background import estimate_background
 from generator.postprocess.synthetic import alpha_iou, sticker_scene
-from tests.postprocess.conftest import alpha_of
+from tests.postprocess.helpers import alpha_of
 
 NO_OUTLINE = StickerOptions(outline=0)
 
@@ -130,3 +132,29 @@ def test_noise_specks_in_the_background_are_dropped() -> None:
     pixels[ys, xs] = (205, 200, 200)  # single stray pixels, a little off the key colour
     alpha = alpha_of(cutout(Image.fromarray(pixels), NO_OUTLINE))
     assert alpha[:70].max() < 0.3
+
+
+@pytest.mark.parametrize(("kind", "amplitude"), [("linear", 25), ("vignette", 60)])
+def test_background_with_a_lighting_gradient(kind: str, amplitude: float) -> None:
+    scene = sticker_scene(background=(255, 255, 255), noise=4.0)
+    yy, xx = np.mgrid[0:512, 0:512].astype(np.float32)
+    if kind == "linear":
+        shade = yy / 511 * amplitude
+    else:
+        shade = ((yy - 256) ** 2 + (xx - 256) ** 2) / (2 * 256**2) * amplitude
+    pixels = np.asarray(scene.image, dtype=np.float32) - (shade * (1 - scene.alpha))[..., None]
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    matte = cut(image, NO_OUTLINE)
+    assert matte.background is not None and matte.background.gradient is not None
+    assert alpha_iou(alpha_of(matte.image), scene.alpha) >= 0.97
+
+
+def test_small_counters_of_text_on_a_green_screen_are_transparent(png_bytes) -> None:
+    image = Image.new("RGB", (512, 512), (0, 255, 0))
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 200), "good morning, abdeopq", fill=(30, 30, 120), font=ImageFont.load_default(size=28))
+    draw.text((40, 250), "ABDO 0689 &", fill=(200, 30, 30), font=ImageFont.load_default(size=40))
+    jpeg = Image.open(io.BytesIO(png_bytes(image, "JPEG", quality=80)))
+    rgba = np.asarray(cutout(jpeg, NO_OUTLINE), dtype=np.float32)
+    green = (rgba[..., 1] - (rgba[..., 0] + rgba[..., 2]) / 2 > 60) & (rgba[..., 3] > 128)
+    assert green.sum() <= 3  # no visible key colour left inside letters

@@ -10,7 +10,7 @@ from PIL import Image
 
 from bot.cli import main
 from generator.postprocess.synthetic import sticker_scene
-from tests.postprocess.conftest import decode_sticker
+from tests.postprocess.helpers import decode_sticker
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from generator.postprocess import (
     encode_sticker_webp,
 )
 from generator.postprocess import encode as encode_module
-from tests.postprocess.conftest import decode_sticker
+from tests.postprocess.helpers import decode_sticker
 
 
 def _noise(width: int, height: int, seed: int = 0) -> Image.Image:

@@ -21,7 +21,7 @@ from generator.postprocess import (
     load_image,
     make_sticker,
 )
-from tests.postprocess.conftest import decode_sticker
+from tests.postprocess.helpers import decode_sticker
 
 
 def _png_with_header_size(width: int, height: int) -> bytes:

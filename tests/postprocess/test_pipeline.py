@@ -17,7 +17,7 @@ from generator.postprocess import (
 )
 from generator.postprocess.bench import bench_postprocess
 from generator.postprocess.synthetic import sticker_scene
-from tests.postprocess.conftest import alpha_of, decode_sticker
+from tests.postprocess.helpers import alpha_of, decode_sticker
 
 
 @pytest.mark.parametrize(
@@ -116,3 +116,13 @@ def test_bench_reports_stage_timings() -> None:
     assert result["runs"] == 2
     assert set(result["stages_median_ms"]) == {"cutout", "layout_effects", "encode"}
     assert result["median_ms"] > 0 and 0 < result["webp_bytes"] < 512_000
+
+
+def test_threads_give_the_same_bytes() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    scenes = [sticker_scene(background=bg, seed=i) for i, bg in enumerate([(255, 255, 255), (0, 255, 0)] * 2)]
+    alone = [make_sticker(scene.image) for scene in scenes]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda scene: make_sticker(scene.image), scenes))
+    assert together == alone

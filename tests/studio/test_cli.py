@@ -29,7 +29,9 @@ def test_train_fuse_and_preview_from_the_command_line(
     assert code == 0, err
     assert "style 'otter' written" in out and "preview sheet" in out
     assert Image.open(runs / "otter" / "preview.png").size == (1064, 628)
-    code, out, err = run(capsys, *train, "--name", "rabbit", "--trigger", "bunny", *small, *common)
+    code, out, err = run(
+        capsys, *train, "--name", "rabbit", "--trigger", "bunny", "--no-preview", *small, *common
+    )
     assert code == 0, err
 
     code, out, err = run(
@@ -63,6 +65,7 @@ def test_teach_from_the_command_line(
         (["--name", "ok", "--images", "EMPTY"], "No training images"),
         (["--name", "ok", "--steps", "0"], "--steps must be"),
         (["--name", "ok", "--background", "plaid"], "Invalid colour 'plaid'"),
+        (["--name", "ok", "--subject", "bad\x07subject"], "field 'subject' contains control characters"),
     ],
 )
 def test_bad_training_input_gets_one_clear_line(

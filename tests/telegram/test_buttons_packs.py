@@ -169,3 +169,16 @@ async def test_add_to_pack_from_an_inline_sticker(bot: Harness) -> None:
     )
     [create] = await api.wait_calls("createNewStickerSet")
     assert create.params["stickers"][0]["sticker"] == answer.params["results"][2]["sticker_file_id"]
+
+
+async def test_double_tap_creates_one_pack(bot: Harness) -> None:
+    api = bot.api
+    api.started_users.add(USER)
+    message = await sticker_message(api)
+    _, _, add = button_data(api, 0)
+    api.inject("createNewStickerSet", "slow", delay_s=0.3)  # the second tap arrives mid-creation
+    api.callback_update(USER, GROUP, message["message_id"], add)
+    api.callback_update(USER, GROUP, message["message_id"], add)
+    await api.wait_calls("answerCallbackQuery", 2)
+    assert list(api.sticker_sets) == [f"stickers_{USER}_by_{BOT_USERNAME}".lower()]
+    assert len(next(iter(api.sticker_sets.values())).stickers) == 2

@@ -166,3 +166,12 @@ async def test_file_ids_survive_a_restart(harness: Harness) -> None:
     calls = await api.wait_calls("sendSticker", 2)
     assert calls[1].files == {} and calls[1].params["sticker"] == rows[0][1]
     assert api.violations == []
+
+
+async def test_concurrent_sends_of_one_sticker_upload_it_once(bot: Harness) -> None:
+    api = bot.api
+    api.inject("sendSticker", "slow", delay_s=0.3)  # the first upload is still in flight ...
+    api.message_update(USER, USER, "/sticker otter seed:11")
+    api.message_update(USER + 1, USER + 1, "/sticker otter seed:11")  # ... when this one is ready
+    calls = await api.wait_calls("sendSticker", 2)
+    assert [bool(c.files) for c in calls] == [True, False]

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from adapters.telegram import TelegramAdapter, TelegramConfigError
 from tests.telegram.conftest import Harness
 
 USER = 8080
@@ -24,10 +25,10 @@ async def test_flood_limit_is_waited_out_and_retried(bot: Harness) -> None:
 
 
 async def test_timeout_is_retried(harness: Harness) -> None:
-    harness.options = replace(harness.options, read_timeout_s=0.4, write_timeout_s=0.4)
+    harness.options = replace(harness.options, read_timeout_s=0.5, write_timeout_s=0.5)
     await harness.start()
     api = harness.api
-    api.inject("sendSticker", "slow", delay_s=1.0)
+    api.inject("sendSticker", "slow", delay_s=1.5)
     api.message_update(GROUP, USER, "/sticker otter")
     await api.wait_calls("sendSticker", 2, ok=None, within_s=10)
     await api.wait_calls("sendSticker", 1)
@@ -119,3 +120,40 @@ async def test_token_never_reaches_the_logs(harness: Harness, caplog: pytest.Log
     secret = harness.api.token.split(":", 1)[1]
     assert caplog.records
     assert not [r for r in caplog.records if secret in r.getMessage() or secret in (r.exc_text or "")]
+
+
+async def test_rejected_token_is_a_clear_startup_error(harness: Harness) -> None:
+    harness.config = replace(harness.config, token="123:wrong")
+    with pytest.raises(TelegramConfigError, match=r"telegram\.token"):
+        await harness.start()
+    assert harness.adapter is not None
+    await harness.adapter.stop()  # safe after a failed start
+
+
+def test_missing_token_is_a_clear_config_error(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STICKERBOT_TELEGRAM_TOKEN", raising=False)
+    with pytest.raises(TelegramConfigError, match="STICKERBOT_TELEGRAM_TOKEN"):
+        TelegramAdapter(replace(harness.config, token=None), harness.service)
+
+
+async def test_unexpected_handler_errors_get_an_apology(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("settings table missing")
+
+    monkeypatch.setattr(bot.service, "default_style", broken)
+    monkeypatch.setattr(bot.service, "record", broken)
+    api = bot.api
+    with caplog.at_level(logging.ERROR, logger="adapters.telegram"):
+        message = api.message_update(GROUP, USER, "/style")
+        api.callback_update(USER, GROUP, message["message_id"], "p:abc:0")
+        [apology] = await api.wait_calls("sendMessage")
+        [toast] = await api.wait_calls("answerCallbackQuery")
+    assert (
+        apology.params["text"]
+        == toast.params["text"]
+        == "Sorry, something went wrong on my side. Please try again."
+    )
+    assert "missing" not in apology.params["text"]
+    assert any(f"chat {GROUP}" in r.getMessage() for r in caplog.records)

@@ -293,3 +293,26 @@ async def test_pruned_history_releases_its_sticker_copies(chat: Harness) -> None
     await alice.send("chat", text="pushes the sticker out of the history")
     await alice.message("chat")
     assert await history.sweep_stickers() == 1
+
+
+async def test_a_burst_of_requests_is_capped_per_person(chat: Harness) -> None:
+    room = await chat(engine=FakeEngine(delay_s=0.3))
+    alice = await room.join("Alice")
+    for i in range(5):
+        await alice.send("sticker", prompt=f"otter {i}")
+    refusals = [await alice.expect("notice") for _ in range(2)]
+    assert all("on the way" in n["text"] for n in refusals)
+    stickers = [await alice.message("sticker") for _ in range(3)]
+    assert sorted(m["text"] for m in stickers) == ["otter 0", "otter 1", "otter 2"]
+
+
+async def test_late_joiners_see_public_placeholders_only(chat: Harness) -> None:
+    room = await chat(engine=FakeEngine(delay_s=0.5))
+    alice = await room.join("Alice")
+    first = await make_sticker(room, alice)
+    await alice.send("more", record_id=first["sticker"]["record_id"])  # private placeholder
+    await alice.send("chat", text="/sticker waving otter")  # public placeholder
+    while (await alice.expect("pending"))["pending"]["prompt"] != "waving otter":
+        pass
+    bob = await room.join("Bob")
+    assert [p["prompt"] for p in bob.welcome["pending"]] == ["waving otter"]
