@@ -34,6 +34,9 @@ FILTER = BlockListFilter.from_config(["banana split"])
         "nυde otter",  # Greek upsilon
         "ｎｕｄｅ otter",  # fullwidth
         "𝐧𝐮𝐝𝐞 otter",  # mathematical bold
+        "ⓝⓤⓓⓔ otter",  # circled
+        "ɴᴜᴅᴇ otter",  # small capitals
+        "🇳🇺🇩🇪 otter",  # regional indicator letters
         "nüde otter",  # accent
         "nuuuude otter",
         "nud3 otter",
