@@ -78,6 +78,11 @@ class StylePipeline(Protocol):
 
     def warmup(self) -> None: ...
 
+    @property
+    def unavailable(self) -> Mapping[str, GeneratorError]:
+        """Styles that cannot run (e.g. a LoRA that could not be fetched), with the reason."""
+        ...
+
 
 Finisher = Callable[["Image.Image", StyleSummary, GenerationRequest], bytes]
 """Turns one generated image into sticker bytes (WebP with alpha)."""
@@ -164,6 +169,7 @@ class Engine(StickerEngine):
         self._pipeline: StylePipeline | None = None
         self._active_style: str | None = None
         self._load_error: GeneratorError | None = None
+        self._unavailable: dict[str, GeneratorError] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: asyncio.Future[None] | None = None
         self._arrived: asyncio.Event | None = None
@@ -180,6 +186,8 @@ class Engine(StickerEngine):
         if self._scheduler is not None:
             return
         self._closed = False
+        self._load_error = None
+        self._active_style = None
         self._loop = asyncio.get_running_loop()
         self._arrived = asyncio.Event()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sticker-pipeline")
@@ -233,7 +241,8 @@ class Engine(StickerEngine):
 
     # ------------------------------------------------------------------ the contract
     def styles(self) -> Sequence[StyleSummary]:
-        return list(self._styles.values())
+        """The installed styles; once the model is loaded, without those that cannot run."""
+        return [style for name, style in self._styles.items() if name not in self._unavailable]
 
     def queue_length(self) -> int:
         return sum(1 for job in self._pending if not job.future.done())
@@ -246,6 +255,8 @@ class Engine(StickerEngine):
         style = validate_request(request, self._styles)
         if self._load_error is not None:
             raise _fresh(self._load_error)
+        if request.style in self._unavailable:
+            raise _fresh(self._unavailable[request.style])
         if self.queue_length() >= self.config.queue_size:
             raise Overloaded("The sticker engine is busy. Please try again in a moment.")
         assert self._loop is not None and self._arrived is not None
@@ -287,6 +298,7 @@ class Engine(StickerEngine):
             pipeline = self._factory()
             if self._warmup:
                 pipeline.warmup()
+            self._unavailable = dict(pipeline.unavailable)
             self._pipeline = pipeline
         except GeneratorError as exc:
             self._load_error = exc

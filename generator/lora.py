@@ -20,7 +20,8 @@ import os
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,7 +184,8 @@ def extract_style_weights(
         adapter = f"stickerbot_{index}"
         expected = _expected_layers(state)
         try:
-            pipe.load_lora_weights(dict(state), adapter_name=adapter)
+            with _quiet_diffusers():  # "no LoRA keys for text_encoder" is normal for UNet-only LoRAs
+                pipe.load_lora_weights(dict(state), adapter_name=adapter)
         except Exception as exc:
             _remove_adapters(pipe)
             raise StyleError(
@@ -211,6 +213,17 @@ def extract_style_weights(
                 "no layer of it (made for another base model?)."
             )
     return StyleWeights(style=style, layers=layers, rank=max_rank)
+
+
+@contextmanager
+def _quiet_diffusers() -> Iterator[None]:
+    logger = logging.getLogger("diffusers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _collect(module: nn.Module, adapter: str, scale: float, delta: LayerDelta) -> int:
@@ -275,20 +288,20 @@ class LoraFuser:
         new_layers = set(weights.layers) if weights else set()
         for key in new_layers - self._base.keys():
             self._base[key] = self._module(key).weight.detach().clone()
-        self.active = None
-        hot = self._hot.get(weights.style) if weights is not None else None
+        self.active = None  # unknown until the switch completes
         for key in touched - new_layers:
-            self._write(key, self._base[key])
+            self._module(key).weight.copy_(self._base[key])
         if weights is not None:
+            hot = self._hot.get(weights.style)
             if hot is not None:
                 for key, fused in hot.items():
-                    self._write(key, fused)
+                    self._module(key).weight.copy_(fused)
                 self._hot.move_to_end(weights.style)
             else:
                 for key, delta in weights.layers.items():
                     delta.fuse(self._module(key).weight, self._base[key])
-                    self._sync_fused_projection(key)
                 self._remember_hot(weights)
+        self._sync_fused_projections(touched | new_layers)
         self.active = weights
         if self.pipe.device.type == "cuda":
             torch.cuda.synchronize()
@@ -298,7 +311,8 @@ class LoraFuser:
     def reset(self) -> None:
         """Write every saved base weight back (after a failed switch the state is unknown)."""
         for key, base in self._base.items():
-            self._write(key, base)
+            self._module(key).weight.copy_(base)
+        self._sync_fused_projections(set(self._base))
         self.active = None
 
     def _remember_hot(self, weights: StyleWeights) -> None:
@@ -311,23 +325,29 @@ class LoraFuser:
     def forget(self, style: str) -> None:
         self._hot.pop(style, None)
 
-    def _write(self, key: tuple[str, str], value: torch.Tensor) -> None:
-        self._module(key).weight.copy_(value)
-        self._sync_fused_projection(key)
-
-    def _sync_fused_projection(self, key: tuple[str, str]) -> None:
-        """Keep `to_qkv` / `to_kv` (made by fuse_qkv_projections) equal to the separate projections."""
-        component, name = key
-        parent_name, _, leaf = name.rpartition(".")
-        if leaf not in ("to_q", "to_k", "to_v"):
-            return
-        attn = self._modules[component].get(parent_name)
-        if not isinstance(attn, Attention) or not getattr(attn, "fused_projections", False):
-            return
-        if hasattr(attn, "to_qkv") and not attn.is_cross_attention:
-            attn.to_qkv.weight.copy_(torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight]))
-        elif hasattr(attn, "to_kv") and attn.is_cross_attention and leaf != "to_q":
-            attn.to_kv.weight.copy_(torch.cat([attn.to_k.weight, attn.to_v.weight]))
+    def _sync_fused_projections(self, keys: set[tuple[str, str]]) -> None:
+        """Keep `to_qkv` / `to_kv` (made by fuse_qkv_projections) equal to the separate projections
+        whose weights changed: one slice copy per projection, no temporary concatenation."""
+        parents: set[tuple[str, str]] = set()
+        for component, name in keys:
+            parent_name, _, leaf = name.rpartition(".")
+            if leaf in ("to_q", "to_k", "to_v"):
+                parents.add((component, parent_name))
+        for component, parent_name in parents:
+            attn = self._modules[component].get(parent_name)
+            if not isinstance(attn, Attention) or not getattr(attn, "fused_projections", False):
+                continue
+            if not attn.is_cross_attention and hasattr(attn, "to_qkv"):
+                parts, fused = (attn.to_q, attn.to_k, attn.to_v), attn.to_qkv.weight
+            elif attn.is_cross_attention and hasattr(attn, "to_kv"):
+                parts, fused = (attn.to_k, attn.to_v), attn.to_kv.weight
+            else:
+                continue
+            row = 0
+            for part in parts:
+                rows = part.weight.shape[0]
+                fused[row : row + rows].copy_(part.weight)
+                row += rows
 
 
 def style_lora_inputs(

@@ -48,6 +48,7 @@ class StickerPipeline:
         self.choice = choice
         self.styles = styles
         self.speedups: list[str] = []
+        self.warmup_batch_sizes: tuple[int, ...] = (1, 2, 4)
         self.unavailable: dict[str, StyleError] = {}
         self.load_ms: dict[str, float] = {}
         self._weights: dict[str, StyleWeights] = {}
@@ -181,8 +182,14 @@ class StickerPipeline:
         )
         return list(result.images)
 
-    def warmup(self, batch_sizes: Sequence[int] = (1,), size: tuple[int, int] = (512, 512)) -> float:
-        """Run the pipeline once per batch size (compiles kernels, fills caches); returns ms spent."""
+    def warmup(self, batch_sizes: Sequence[int] | None = None, size: tuple[int, int] = (512, 512)) -> float:
+        """Run the pipeline once per batch size (compiles kernels, fills caches); returns ms spent.
+
+        By default batch 1 only, plus `warmup_batch_sizes` when the UNet is compiled (a compiled UNet
+        recompiles once for a new batch size; that should happen here, not for the first user)."""
+        if batch_sizes is None:
+            compiled = any(name.startswith("compile") for name in self.speedups)
+            batch_sizes = self.warmup_batch_sizes if compiled else (1,)
         start = time.perf_counter()
         for batch in batch_sizes:
             self.run(["warm-up"] * batch, [""] * batch, list(range(batch)), 1, size[0], size[1])

@@ -26,6 +26,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lora-format",
+        choices=("diffusers", "kohya"),
+        default="diffusers",
+        help="layout of the written LoRA file; both load in diffusers (default diffusers)",
+    )
+
+
 def _training_options(parser: argparse.ArgumentParser, steps: int, rank: int, lr: float) -> None:
     parser.add_argument(
         "--out", default="runs", help="run folder for checkpoints and the preview (default runs/)"
@@ -50,6 +59,7 @@ def _training_options(parser: argparse.ArgumentParser, steps: int, rank: int, lr
         help="trade compute for memory (auto: on with CUDA)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    _format_option(parser)
     parser.add_argument("--force", action="store_true", help="replace an existing style of that name")
     parser.add_argument("--no-preview", action="store_true", help="skip the preview sheet at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -111,6 +121,7 @@ def _register_fuse(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", required=True, help="name of the new style")
     parser.add_argument("--subject", help="the new style's subject (default: the first style's)")
     parser.add_argument("--bake", action="store_true", help="write one merged LoRA file for the new style")
+    _format_option(parser)
     parser.add_argument("--force", action="store_true", help="replace an existing style of that name")
     _common(parser)
     parser.set_defaults(func=_run_fuse)
@@ -212,6 +223,7 @@ def _run_train(args: argparse.Namespace) -> int:
         styles_dir=Path(config.engine.styles_dir),
         resume=args.resume,
         overwrite=args.force,
+        lora_format=args.lora_format,
     )
     outcome = train_style(job, config.model, progress=not args.quiet)
     _report(outcome, _write_preview(outcome, config, args))
@@ -235,6 +247,7 @@ def _run_teach(args: argparse.Namespace) -> int:
         styles_dir=Path(config.engine.styles_dir),
         resume=args.resume,
         overwrite=args.force,
+        lora_format=args.lora_format,
     )
     outcome = teach_subject(job, config.model, progress=not args.quiet)
     _report(outcome, _write_preview(outcome, config, args))
@@ -258,6 +271,7 @@ def _run_fuse(args: argparse.Namespace) -> int:
         subject=args.subject,
         bake=args.bake,
         overwrite=args.force,
+        lora_format=args.lora_format,
     )
     print(f"style {spec.name!r} written: {spec.file}")
     for ref in spec.loras:

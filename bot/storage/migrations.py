@@ -89,9 +89,17 @@ def migrations_for(namespace: str) -> tuple[Migration, ...]:
     return _REGISTRY.get(namespace, ())
 
 
+async def _ensure_bookkeeping(db: Database) -> None:
+    # Under a lock: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent twin.
+    async with db.transaction() as tx:
+        if db.dialect == "postgresql":
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key("schema_migrations"),))
+        await tx.execute(_BOOKKEEPING)
+
+
 async def current_versions(db: Database) -> dict[str, int]:
     """The applied version of every namespace in the database."""
-    await db.execute(_BOOKKEEPING)
+    await _ensure_bookkeeping(db)
     rows = await db.fetchall("SELECT namespace, MAX(version) FROM schema_migrations GROUP BY namespace")
     return {str(ns): int(v) for ns, v in rows}
 
@@ -114,7 +122,7 @@ async def apply_migrations(db: Database, namespaces: Iterable[str] | None = None
     """
     import time
 
-    await db.execute(_BOOKKEEPING)
+    await _ensure_bookkeeping(db)
     names = sorted(_REGISTRY) if namespaces is None else list(namespaces)
     result: dict[str, int] = {}
     for namespace in names:

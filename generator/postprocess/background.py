@@ -25,8 +25,9 @@ from generator.postprocess.options import RGB, StickerOptions
 
 MIN_BORDER_COVERAGE = 0.35  # share of the border that must show the key colour
 EDGE_BAND = 2  # px each side of the boundary whose alpha is measured (more after a reduction)
-SPILL_BAND = 4  # px on the subject side of the boundary whose key-colour cast is removed
+SPILL_BAND = 4  # px near the boundary that may carry key-colour spill (excluded from the interior hue)
 CORE_WINDOW = 4  # radius of the window that supplies the subject colour for edge pixels
+NOISY_PIXELS = 6.0  # pixel noise above which the full-resolution pass works on a smoothed copy
 GRADIENT_MIN = 4.0  # background colour change (corner to centre) below which it counts as flat
 SPILL_MIN_CHROMA = 60.0  # a key colour with less chroma (white, grey, black) has no hue to remove
 
@@ -96,16 +97,20 @@ def _border_pixels(pixels: np.ndarray, band: int) -> np.ndarray:
 def _border_coordinates(shape: tuple[int, int], band: int) -> tuple[np.ndarray, np.ndarray]:
     """Normalised (x, y) of the pixels `_border_pixels` returns, in the same order."""
     h, w = shape
-    ys, xs = np.mgrid[0:h, 0:w]
     band = max(1, min(band, h // 2, w // 2))
-    picked = [
-        (ys[:band], xs[:band]),
-        (ys[h - band :], xs[h - band :]),
-        (ys[band : h - band, :band], xs[band : h - band, :band]),
-        (ys[band : h - band, w - band :], xs[band : h - band, w - band :]),
+
+    def strip(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.repeat(rows, cols.size), np.tile(cols, rows.size)
+
+    all_cols, side_rows = np.arange(w), np.arange(band, h - band)
+    parts = [
+        strip(np.arange(band), all_cols),
+        strip(np.arange(h - band, h), all_cols),
+        strip(side_rows, np.arange(band)),
+        strip(side_rows, np.arange(w - band, w)),
     ]
-    y = np.concatenate([p[0].ravel() for p in picked])
-    x = np.concatenate([p[1].ravel() for p in picked])
+    y = np.concatenate([p[0] for p in parts])
+    x = np.concatenate([p[1] for p in parts])
     return _normalised(x, w), _normalised(y, h)
 
 
@@ -287,7 +292,10 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
         subject = np.repeat(np.repeat(subject, factor, axis=0), factor, axis=1)[:h, :w]
         # Full-resolution pass: let the background grow into gaps narrower than the reduction
         # (between letters, under an arm); it only ever adds background.
-        near_key = estimate.distance2(rgb) < threshold * threshold
+        # A noisy image is smoothed first (3x3 mean), so grain does not break up the fill.
+        noisy = estimate.pixel_noise > NOISY_PIXELS
+        full = np.asarray(image.filter(ImageFilter.BoxBlur(1))) if noisy else rgb
+        near_key = estimate.distance2(full) < threshold * threshold
         seeds = near_key & ~subject
         if chromatic and options.holes:  # key-coloured holes too small for the reduced image
             seeds |= block_corners(near_key, 2)
@@ -295,7 +303,7 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
 
     rgba = _soft_edges(rgb, subject, key, estimate, reach=max(EDGE_BAND, factor))
     if interior_lean is not None:
-        _remove_spill(rgba, subject, key, interior_lean, factor)
+        _remove_spill(rgba, key, interior_lean, factor)
     return KeyResult(rgba=rgba, background=estimate, fallback=False)
 
 
@@ -420,6 +428,14 @@ def _hue_direction(key: np.ndarray) -> np.ndarray:
     return (chroma / max(float(np.linalg.norm(chroma)), 1e-6)).astype(np.float32)
 
 
+def _lean(pixels: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """How far each pixel's colour leans toward the key hue (HxW float32). The hue direction sums to
+    zero, so the pixel's grey level drops out and a plain dot product suffices."""
+    h, w = pixels.shape[:2]
+    flat = pixels.reshape(-1, 3).astype(np.float32)
+    return (flat @ unit).reshape(h, w)
+
+
 def _box_mean_where(values: np.ndarray, weight: np.ndarray, radius: int) -> np.ndarray:
     """Mean of `values` over the `weight` pixels in each (2r+1)^2 window; 0 where there are none."""
 
@@ -445,25 +461,25 @@ def _interior_lean(small: np.ndarray, subject: np.ndarray, key: np.ndarray, dept
     Edge pixels may keep that much of the hue, so a yellow subject on a green screen stays yellow;
     only the excess is spill.
     """
-    pixels = small.astype(np.float32)
-    lean = (pixels - pixels.mean(axis=2, keepdims=True)) @ _hue_direction(key)
+    lean = _lean(small, _hue_direction(key))
     return _box_mean_where(lean, erode(subject, depth), radius=SPILL_BAND + 1)
 
 
-def _remove_spill(
-    rgba: np.ndarray, subject: np.ndarray, key: np.ndarray, interior_lean: np.ndarray, factor: int
-) -> None:
-    """Take the key's hue out of the subject's outer pixels (in place), e.g. the green cast after a
-    green screen, down to the hue the subject's interior nearby has."""
-    zy, zx = np.nonzero(dilate(~subject, SPILL_BAND) & (rgba[..., 3] > 0))
+def _remove_spill(rgba: np.ndarray, key: np.ndarray, interior_lean: np.ndarray, factor: int) -> None:
+    """Take the key's hue out of the subject (in place), e.g. the green cast along the edges after a
+    green screen or a key-coloured sliver left in a tight corner, down to the hue the subject's
+    interior has nearby (so a yellow subject stays yellow)."""
+    h, w = rgba.shape[:2]
+    unit = _hue_direction(key)
+    lean = _lean(rgba[..., :3], unit)
+    allowed = np.maximum(interior_lean, 0.0)
+    if factor > 1:
+        allowed = np.repeat(np.repeat(allowed, factor, axis=0), factor, axis=1)[:h, :w]
+    zy, zx = np.nonzero((lean > allowed + 1.0) & (rgba[..., 3] > 0))
     if zy.size == 0:
         return
-    unit = _hue_direction(key)
-    colour = rgba[zy, zx, :3].astype(np.float32)
-    lean = (colour - colour.mean(axis=1, keepdims=True)) @ unit
-    allowed = np.maximum(interior_lean[zy // factor, zx // factor], 0.0)
-    excess = np.maximum(lean - allowed, 0.0)
-    cleaned = colour - excess[:, None] * unit[None, :]
+    excess = lean[zy, zx] - allowed[zy, zx]
+    cleaned = rgba[zy, zx, :3].astype(np.float32) - excess[:, None] * unit[None, :]
     rgba[zy, zx, :3] = np.clip(np.rint(cleaned), 0, 255).astype(np.uint8)
 
 

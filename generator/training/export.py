@@ -5,8 +5,9 @@ Layout under the styles directory (what `generator.styles` reads)::
     styles/<name>.yaml                 # source: loras/<name>.safetensors
     styles/loras/<name>.safetensors    # unet.<module>.lora_A.weight / lora_B.weight
 
-The LoRA file is written by diffusers' own `save_lora_weights`, so it loads with
-`pipe.load_lora_weights(styles/loras, weight_name="<name>.safetensors")` in plain diffusers.
+The LoRA file is written by diffusers' own `save_lora_weights` (or in the kohya layout), so it
+loads with `pipe.load_lora_weights(styles/loras, weight_name="<name>.safetensors")` in plain
+diffusers.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import yaml
 from diffusers import StableDiffusionXLPipeline
+from diffusers.utils import convert_state_dict_to_kohya
+from safetensors.torch import save_file
 
 from generator.styles import DEFAULT_TEMPLATE, StyleSpec, load_style_file, parse_style
 from generator.training.errors import StudioError
@@ -27,6 +30,8 @@ from generator.training.paths import inside, prepare_dir, validate_name
 
 LORA_DIR = "loras"
 COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
+LORA_FORMATS = ("diffusers", "kohya")
+LoraFormat = Literal["diffusers", "kohya"]
 
 
 @dataclass
@@ -91,12 +96,26 @@ def split_components(lora: Mapping[str, torch.Tensor]) -> dict[str, dict[str, to
     return parts
 
 
-def save_lora_file(lora: Mapping[str, torch.Tensor], directory: Path, weight_name: str) -> Path:
-    """Write `lora` (diffusers keys with component prefixes) as `directory/weight_name` via diffusers."""
+def save_lora_file(
+    lora: Mapping[str, torch.Tensor], directory: Path, weight_name: str, lora_format: LoraFormat = "diffusers"
+) -> Path:
+    """Write `lora` (diffusers keys with component prefixes) as `directory/weight_name`.
+
+    "diffusers" goes through diffusers' own `save_lora_weights`; "kohya" writes the
+    `lora_unet_<module>.lora_down/lora_up/alpha` layout that ComfyUI/A1111-style tools read.
+    Both load with `load_lora_weights`.
+    """
     if not weight_name.endswith(".safetensors") or os.sep in weight_name or "/" in weight_name:
         raise StudioError(f"LoRA file name {weight_name!r} must be a plain *.safetensors name.")
+    if lora_format not in LORA_FORMATS:
+        raise StudioError(f"LoRA format {lora_format!r} is not one of {', '.join(LORA_FORMATS)}.")
     target = inside(directory, weight_name)
     parts = split_components(lora)
+    if lora_format == "kohya":
+        flat = {f"{part}.{key}": value for part, values in parts.items() for key, value in values.items()}
+        kohya = {k: v.contiguous() for k, v in convert_state_dict_to_kohya(flat).items()}
+        save_file(kohya, str(target), metadata={"format": "pt"})
+        return target
     StableDiffusionXLPipeline.save_lora_weights(
         save_directory=str(directory),
         unet_lora_layers=parts.get("unet"),
@@ -144,12 +163,13 @@ def export_style(
     lora: Mapping[str, torch.Tensor],
     *,
     overwrite: bool = False,
+    lora_format: LoraFormat = "diffusers",
 ) -> StyleSpec:
     """Save `lora` as `loras/<name>.safetensors` and a style YAML that uses it with scale 1."""
     validate_name(draft.name)
     check_free(styles_dir, draft.name, overwrite=overwrite)
     lora_dir = prepare_dir(styles_dir, LORA_DIR)
     weight_name = f"{draft.name}.safetensors"
-    save_lora_file(lora, lora_dir, weight_name)
+    save_lora_file(lora, lora_dir, weight_name, lora_format)
     draft.loras = [{"source": f"{LORA_DIR}/{weight_name}", "scale": 1.0}]
     return write_style(styles_dir, draft, overwrite=True)

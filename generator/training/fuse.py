@@ -25,6 +25,7 @@ from generator.styles import MAX_LORA_SCALE, LoraRef, StyleRegistry, StyleSpec
 from generator.training.errors import LoraMismatch, StudioError
 from generator.training.export import (
     LORA_DIR,
+    LoraFormat,
     StyleDraft,
     check_free,
     draft_from_spec,
@@ -184,6 +185,7 @@ def fuse_styles(
     subject: str | None = None,
     bake: bool = False,
     overwrite: bool = False,
+    lora_format: LoraFormat = "diffusers",
 ) -> StyleSpec:
     """Validate the styles' LoRAs and write the fused style (and, with `bake`, one merged LoRA)."""
     validate_name(name)
@@ -212,7 +214,8 @@ def fuse_styles(
     root = Path(styles_dir)
     if bake:
         weight_name = f"{name}.safetensors"
-        save_lora_file(to_diffusers(merge(components)), prepare_dir(root, LORA_DIR), weight_name)
+        merged = to_diffusers(merge(components))
+        save_lora_file(merged, prepare_dir(root, LORA_DIR), weight_name, lora_format)
         draft.loras = [{"source": f"{LORA_DIR}/{weight_name}", "scale": 1.0}]
     else:
         draft.loras = [_source_entry(c.ref, c.factor, root) for c in components]

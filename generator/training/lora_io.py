@@ -23,6 +23,7 @@ _KEY_RE = re.compile(
     r"^(?P<module>.+?)\.(?:lora_(?P<ab>[AB])(?:\.default)?|lora\.(?P<du>down|up)"
     r"|lora_linear_layer\.(?P<du2>down|up))\.weight$"
 )
+_PROCESSOR_RE = re.compile(r"\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,33 @@ class LoraPair:
 
 
 CanonicalLora = dict[tuple[str, str], LoraPair]
+Target = tuple[str, str]
+
+
+def _split(key: str) -> tuple[str, str]:
+    """`unet.x.y` -> ("unet", "x.y"); old attention-processor names become module names.
+
+    diffusers turns kohya files into `...attn1.processor.to_out_lora.down.weight`; the module
+    that LoRA changes is `...attn1.to_out.0`.
+    """
+    component, _, rest = key.partition(".")
+    if component not in COMPONENTS:
+        component, rest = "unet", key  # pre-prefix diffusers files are UNet-only
+    rest = rest.replace(".processor.", ".")
+    rest = _PROCESSOR_RE.sub(lambda m: f".{m[1]}{'.0' if m[1] == 'to_out' else ''}.lora.{m[2]}.", rest)
+    return component, rest
+
+
+def _alpha_scales(alphas: Mapping[str, float] | None, ranks: Mapping[Target, int]) -> dict[Target, float]:
+    """kohya alphas (keyed `<module>.alpha` or `<down weight>.alpha`) as alpha/rank per target."""
+    scales: dict[Target, float] = {}
+    for key, alpha in (alphas or {}).items():
+        component, rest = _split(key.removesuffix(".alpha"))
+        match = _KEY_RE.match(rest)
+        target = (component, match["module"] if match else rest)
+        if target in ranks:
+            scales[target] = float(alpha) / ranks[target]
+    return scales
 
 
 def canonical(
@@ -50,9 +78,7 @@ def canonical(
     downs: dict[tuple[str, str], torch.Tensor] = {}
     ups: dict[tuple[str, str], torch.Tensor] = {}
     for key, value in converted.items():
-        component, _, rest = key.partition(".")
-        if component not in COMPONENTS:
-            component, rest = "unet", key  # pre-prefix diffusers files are UNet-only
+        component, rest = _split(key)
         match = _KEY_RE.match(rest)
         if match is None:
             raise LoraMismatch(f"LoRA {label} has a key this tool does not understand: {key!r}.")
@@ -60,13 +86,13 @@ def canonical(
         (downs if is_down else ups)[(component, match["module"])] = value.float()
     if set(downs) != set(ups) or not downs:
         raise LoraMismatch(f"LoRA {label} is incomplete (down and up weights do not pair up).")
+    scales = _alpha_scales(alphas, {target: int(down.shape[0]) for target, down in downs.items()})
     pairs: CanonicalLora = {}
     for target, down in downs.items():
         up = ups[target]
         if down.ndim != 2 or up.ndim != 2 or up.shape[1] != down.shape[0]:
             raise LoraMismatch(f"LoRA {label}: module {target[1]} is not a linear LoRA (shapes differ).")
-        alpha = (alphas or {}).get(f"{target[0]}.{target[1]}.alpha")
-        pairs[target] = LoraPair(down, up, float(alpha) / down.shape[0] if alpha is not None else 1.0)
+        pairs[target] = LoraPair(down, up, scales.get(target, 1.0))
     return pairs
 
 

@@ -23,7 +23,7 @@ from generator.options import ModelConfig
 from generator.styles import StyleSpec
 from generator.training.data import RGB, load_dataset
 from generator.training.errors import StudioError
-from generator.training.export import StyleDraft, check_draft, check_free, export_style
+from generator.training.export import LoraFormat, StyleDraft, check_draft, check_free, export_style
 from generator.training.lora_train import LoraTrainer, Precision, TrainResult, TrainSettings, autocast_dtype
 from generator.training.objective import encode_examples
 from generator.training.paths import prepare_dir, validate_name
@@ -47,6 +47,7 @@ class StyleTrainJob:
     styles_dir: Path = Path("styles")
     resume: bool = False
     overwrite: bool = False
+    lora_format: LoraFormat = "diffusers"
 
 
 @dataclass
@@ -121,6 +122,6 @@ def train_style(
         trainer.remove_adapter()
     if not job.description:
         draft.description = f"{job.subject} stickers (trained on {len(examples)} images)"
-    spec = export_style(job.styles_dir, draft, result.lora, overwrite=True)
+    spec = export_style(job.styles_dir, draft, result.lora, overwrite=True, lora_format=job.lora_format)
     log.info("style %s written to %s (loss %.4f -> %.4f)", job.name, spec.file, before, after)
     return TrainOutcome(spec, result, before, after, pipe)

@@ -25,7 +25,7 @@ from generator.options import ModelConfig
 from generator.styles import StyleSpec
 from generator.training.data import load_dataset
 from generator.training.errors import StudioError
-from generator.training.export import StyleDraft, check_draft, check_free, export_style
+from generator.training.export import LoraFormat, StyleDraft, check_draft, check_free, export_style
 from generator.training.lora_train import LoraTrainer, TrainResult, TrainSettings
 from generator.training.objective import EncodedExamples, encode_examples
 from generator.training.paths import prepare_dir, validate_name
@@ -53,6 +53,7 @@ class TeachJob:
     styles_dir: Path = Path("styles")
     resume: bool = False
     overwrite: bool = False
+    lora_format: LoraFormat = "diffusers"
 
     @property
     def subject(self) -> str:
@@ -153,5 +154,5 @@ def teach_subject(
     finally:
         trainer.remove_adapter()
     draft.description = f"{job.name}: one particular {job.class_noun}, taught from {len(photos)} photos"
-    spec = export_style(job.styles_dir, draft, result.lora, overwrite=True)
+    spec = export_style(job.styles_dir, draft, result.lora, overwrite=True, lora_format=job.lora_format)
     return TeachOutcome(spec, result, before, after, pipe)

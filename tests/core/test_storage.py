@@ -247,3 +247,15 @@ async def test_postgres_reconnects_after_the_server_drops_the_connection(postgre
         assert await db.fetchone("SELECT 1") == (1,)  # the next one reconnects
     finally:
         await db.close()
+
+
+async def test_two_processes_starting_at_once_migrate_once(db_url: str) -> None:
+    first, second = await asyncio.gather(open_database(db_url), open_database(db_url))
+    try:
+        rows = await first.fetchall(
+            "SELECT namespace, version FROM schema_migrations WHERE namespace = 'core'"
+        )
+        assert sorted(rows) == [("core", v + 1) for v in range(len(_REGISTRY["core"]))]
+    finally:
+        await first.close()
+        await second.close()

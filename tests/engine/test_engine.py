@@ -67,6 +67,7 @@ class CountingPipeline:
     gate: threading.Event | None = None
     fail_prompts: set[str] = field(default_factory=set)
     broken_styles: set[str] = field(default_factory=set)
+    unavailable: dict[str, StyleError] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     activations: list[str] = field(default_factory=list)
     active: str | None = None
@@ -485,3 +486,29 @@ def test_choose_batch_prefers_active_style_until_patience_runs_out():
     assert pending[0].passed_over == 1
     assert choose_batch(pending, "otter", 4, 1) == [pending[0]]
     assert choose_batch([], "otter", 4, 1) == []
+
+
+async def test_unavailable_style_is_hidden_and_answered_with_its_reason():
+    reason = StyleError("Style 'fox' is unavailable: LoRA fox.safetensors could not be fetched.")
+    pipeline = CountingPipeline(unavailable={"fox": reason})
+    engine = make_engine(pipeline)
+    await engine.start()
+    try:
+        await engine.wait_ready()
+        assert [s.name for s in engine.styles()] == ["otter", "rabbit"]
+        with pytest.raises(StyleError) as info:
+            await engine.generate(req("fox", "fox"))
+        assert "could not be fetched" in info.value.user_message
+    finally:
+        await engine.close()
+    assert pipeline.calls == []
+
+
+async def test_engine_can_start_again_after_close():
+    pipeline = CountingPipeline()
+    engine = make_engine(pipeline)
+    for _ in range(2):
+        await engine.start()
+        assert (await engine.generate(req())).stickers
+        await engine.close()
+    assert len(pipeline.calls) == 2

@@ -103,6 +103,12 @@ def test_fused_qkv_projection_follows_the_fused_lora(tiny_sticker_pipeline: Stic
     attn = sp.pipe.unet.down_blocks[1].attentions[0].transformer_blocks[0].attn1
     assert getattr(attn, "fused_projections", False)
     assert torch.equal(attn.to_qkv.weight, torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight]))
+    cross = sp.pipe.unet.down_blocks[1].attentions[0].transformer_blocks[0].attn2
+    fused_kv = cross.to_kv.weight.clone()
+    assert torch.equal(fused_kv, torch.cat([cross.to_k.weight, cross.to_v.weight]))
+    sp.activate_style("plain")
+    assert not torch.equal(cross.to_kv.weight, fused_kv)  # back to the base weights
+    assert torch.equal(cross.to_kv.weight, torch.cat([cross.to_k.weight, cross.to_v.weight]))
 
 
 # --------------------------------------------------------------------------- availability and bad files
@@ -114,9 +120,9 @@ def test_unreachable_hub_lora_makes_only_that_style_unavailable(
     assert "offline-hub" not in sp.available_styles() and "fusion" in sp.available_styles()
     with pytest.raises(StyleError) as info:
         sp.activate_style("offline-hub")
-    message = info.value.user_message
-    assert message.startswith("Style 'offline-hub' is unavailable:")
-    assert "huggingface-cli download stickerbot-tests/not-a-real-repo lora.safetensors" in message
+    assert info.value.user_message == "The style 'offline-hub' is unavailable right now."
+    reason = info.value.detail or ""  # for the operator's log: what is missing and how to get it
+    assert "huggingface-cli download stickerbot-tests/not-a-real-repo lora.safetensors" in reason
     assert render(sp, "fusion").std() > 1.0  # the others keep working
 
 
@@ -174,4 +180,4 @@ def test_lora_with_unknown_layers_is_refused(tiny_model_dir: Path, tmp_path: Pat
     }
     sp = _pipeline_with_style(tiny_model_dir, tmp_path, foreign)
     assert "odd" in sp.unavailable
-    assert "does not fit this model" in sp.unavailable["odd"].user_message
+    assert "LoRA odd.safetensors does not fit this model" in (sp.unavailable["odd"].detail or "")

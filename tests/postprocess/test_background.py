@@ -158,3 +158,12 @@ def test_small_counters_of_text_on_a_green_screen_are_transparent(png_bytes) -> 
     rgba = np.asarray(cutout(jpeg, NO_OUTLINE), dtype=np.float32)
     green = (rgba[..., 1] - (rgba[..., 0] + rgba[..., 2]) / 2 > 60) & (rgba[..., 3] > 128)
     assert green.sum() <= 3  # no visible key colour left inside letters
+
+
+def test_a_yellow_subject_on_a_green_screen_keeps_its_colour_at_the_edge() -> None:
+    big = Image.new("RGB", (2048, 2048), (0, 255, 0))
+    ImageDraw.Draw(big).ellipse((300, 300, 1700, 1700), fill=(255, 220, 0))
+    rgba = np.asarray(cutout(big.reduce(4), NO_OUTLINE), dtype=np.float32)
+    edge = _edge_pixels(rgba[..., 3] / 255) & (rgba[..., 3] > 128)
+    assert edge.sum() > 500
+    assert np.abs(rgba[edge, :3] - (255, 220, 0)).max(axis=1).mean() < 12  # yellow, not orange

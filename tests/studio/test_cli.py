@@ -65,7 +65,7 @@ def test_teach_from_the_command_line(
         (["--name", "ok", "--images", "EMPTY"], "No training images"),
         (["--name", "ok", "--steps", "0"], "--steps must be"),
         (["--name", "ok", "--background", "plaid"], "Invalid colour 'plaid'"),
-        (["--name", "ok", "--subject", "bad\x07subject"], "field 'subject' contains control characters"),
+        (["--name", "ok", "--subject", "bad\x07subject"], "contains control characters"),
     ],
 )
 def test_bad_training_input_gets_one_clear_line(
