@@ -22,6 +22,7 @@ from diffusers import (
 from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from generator.lora import quiet_diffusers
 from generator.tiny import build_tokenizer, scheduler_config
 
 UNET_CONFIG: dict[str, object] = {
@@ -102,7 +103,8 @@ def _fill_from_pool(weight: torch.Tensor, pool: torch.Tensor) -> None:
 
 @torch.no_grad()
 def _materialise(model: nn.Module, device: torch.device, dtype: torch.dtype, seed: int) -> nn.Module:
-    model.to(dtype=dtype)
+    with quiet_diffusers():  # "modules that should be kept in float32: []" — there are none
+        model.to(dtype=dtype)
     model.to_empty(device=device)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     unit = (torch.rand(POOL_SIZE, generator=generator) * 2.0 - 1.0).to(device=device)

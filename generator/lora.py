@@ -184,7 +184,7 @@ def extract_style_weights(
         adapter = f"stickerbot_{index}"
         expected = _expected_layers(state)
         try:
-            with _quiet_diffusers():  # "no LoRA keys for text_encoder" is normal for UNet-only LoRAs
+            with quiet_diffusers():  # "no LoRA keys for text_encoder" is normal for UNet-only LoRAs
                 pipe.load_lora_weights(dict(state), adapter_name=adapter)
         except Exception as exc:
             _remove_adapters(pipe)
@@ -216,7 +216,8 @@ def extract_style_weights(
 
 
 @contextmanager
-def _quiet_diffusers() -> Iterator[None]:
+def quiet_diffusers() -> Iterator[None]:
+    """Silence diffusers' warnings for a moment (for warnings that are expected and harmless here)."""
     logger = logging.getLogger("diffusers")
     level = logger.level
     logger.setLevel(logging.ERROR)

@@ -106,11 +106,12 @@ class StickerPipeline:
             try:
                 self._weights[spec.name] = self._extract(spec)
             except StyleError as exc:
-                error = StyleError(
-                    f"Style '{spec.name}' is unavailable: {exc.user_message}", detail=exc.detail
+                # Users get a short sentence; the reason (and how to fix it) goes to the log.
+                reason = exc.user_message if exc.detail is None else f"{exc.user_message} ({exc.detail})"
+                self.unavailable[spec.name] = StyleError(
+                    f"The style '{spec.name}' is unavailable right now.", detail=reason
                 )
-                self.unavailable[spec.name] = error
-                log.warning("%s", error)
+                log.warning("style %s is unavailable: %s", spec.name, reason)
                 continue
             self.load_ms[spec.name] = (time.perf_counter() - start) * 1000.0
 

@@ -281,8 +281,10 @@ def _check_lora(check: _Checker, index: int, item: Any, style_dir: Path) -> Lora
                 f"{where}.weight_name", "is only for hub LoRAs; a local source names the file itself"
             )
         local = Path(source)
+        if ".." in local.parts or "\\" in source:
+            raise check.fail(f"{where}.source", "must not climb out with '..' (use an absolute path instead)")
         local = local if local.is_absolute() else style_dir / local
-        return LoraRef(source=source, scale=float(scale), local_path=local.resolve())
+        return LoraRef(source=source, scale=float(scale), local_path=local.absolute())
     if Path(source).suffix and not HUB_REPO_RE.match(source):
         raise check.fail(
             f"{where}.source", "must be a .safetensors file (other weight formats are never loaded)"

@@ -20,8 +20,8 @@ from diffusers import StableDiffusionXLPipeline
 
 from generator.model import choose_device, load_pipeline
 from generator.options import ModelConfig
-from generator.styles import StyleSpec
-from generator.training.data import RGB, load_dataset
+from generator.styles import NAMED_BACKGROUNDS, StyleSpec
+from generator.training.data import RGB, load_dataset, parse_color
 from generator.training.errors import StudioError
 from generator.training.export import LoraFormat, StyleDraft, check_draft, check_free, export_style
 from generator.training.lora_train import LoraTrainer, Precision, TrainResult, TrainSettings, autocast_dtype
@@ -74,10 +74,7 @@ def load_training_pipeline(model: ModelConfig, precision: Precision) -> StableDi
 
 
 def resolve_background(value: str) -> RGB:
-    """A style background ("white", "#aabbcc") as RGB, validated by the style schema's rules."""
-    from generator.styles import NAMED_BACKGROUNDS
-    from generator.training.data import parse_color
-
+    """A style background ("white", "#aabbcc") as RGB, by the style schema's names."""
     return NAMED_BACKGROUNDS.get(value.strip().lower()) or parse_color(value)
 
 

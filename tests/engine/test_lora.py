@@ -181,3 +181,11 @@ def test_lora_with_unknown_layers_is_refused(tiny_model_dir: Path, tmp_path: Pat
     sp = _pipeline_with_style(tiny_model_dir, tmp_path, foreign)
     assert "odd" in sp.unavailable
     assert "LoRA odd.safetensors does not fit this model" in (sp.unavailable["odd"].detail or "")
+
+
+def test_switch_cost_tool_prints_both_strategies(capsys: pytest.CaptureFixture[str]) -> None:
+    from generator.switch_cost import main
+
+    assert main(["--switches", "2", "--device", "cpu", "--dtype", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert "hot_styles=0" in out and "hot_styles=2" in out and "rank-4" in out

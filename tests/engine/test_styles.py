@@ -75,7 +75,7 @@ def test_full_style_with_lists_and_colours(tmp_path: Path) -> None:
     assert spec.background == (0, 255, 0)
     assert (spec.steps, spec.outline, spec.matting) == (4, False, "rembg:u2net")
     local, hub = spec.loras
-    assert local.local_path == (tmp_path / "loras" / "x.safetensors").resolve()
+    assert local.local_path == (tmp_path / "loras" / "x.safetensors").absolute()
     assert local.scale == 0.5
     assert (hub.source, hub.weight_name, hub.revision, hub.is_local) == (
         "someone/repo",
@@ -121,6 +121,8 @@ def test_prompt_template_keeps_braces_in_user_text(tmp_path: Path) -> None:
             "must be a .safetensors file",
         ),
         (VALID + "loras:\n  - source: x.safetensors\n    scale: big\n", "field 'loras[0].scale' must be"),
+        (VALID + "loras:\n  - source: ../x.safetensors\n", "field 'loras[0].source' must not climb out"),
+        (VALID + "loras:\n  - source: a/../../x.safetensors\n", "must not climb out with '..'"),
         (VALID + "loras:\n  - source: x.safetensors\n    rank: 4\n", "field 'loras[0].rank' is not a known"),
     ],
 )
