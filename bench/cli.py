@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     full = parser.add_argument_group("full size")
     full.add_argument("--device", default="auto", help="auto | cuda | cpu (default auto)")
     full.add_argument(
-        "--latency-runs", type=int, help="batch-1 requests for p50/p95 (default: 20 GPU, 3 CPU)"
+        "--latency-runs", type=int, help="batch-1 requests for p50/p95 (default: 20 GPU, 5 CPU)"
     )
     full.add_argument(
         "--batch-sizes", help="comma-separated batch sizes for throughput (default: 1,4,8,16 GPU; 1,4 CPU)"

@@ -39,7 +39,7 @@ LORA_RANK = 64
 @dataclass(frozen=True, slots=True)
 class FullSizeOptions:
     device: str = "auto"
-    latency_runs: int = 3
+    latency_runs: int = 5
     batch_sizes: tuple[int, ...] = (1, 4)
     switches: int = 2
     bare_runs: int = 1
@@ -55,7 +55,7 @@ class FullSizeOptions:
         sizes = args.batch_sizes or ("1,4,8,16" if cuda else "1,4")
         return cls(
             device="cuda" if cuda else "cpu",
-            latency_runs=args.latency_runs or (20 if cuda else 3),
+            latency_runs=args.latency_runs or (20 if cuda else 5),
             batch_sizes=tuple(int(s) for s in sizes.split(",") if s.strip()),
             switches=args.switches or (6 if cuda else 2),
             bare_runs=5 if cuda else 1,

@@ -109,8 +109,7 @@ class App:
         service = self.service
         if self._housekeeping is not None:
             self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+            await asyncio.wait({self._housekeeping})
         if service is not None:
             service.begin_shutdown()
         log.info("shutting down: %d request(s) in flight", service.active_requests if service else 0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import emoji as emoji_table
+from bot import messages
 from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256, result_key, sha256_hex
 from bot.config import AppConfig
 from bot.limits import AdmissionClosed, FairAdmission, QueueFull, RateLimiter
@@ -68,11 +69,6 @@ from generator.api import (
 
 log = logging.getLogger(__name__)
 
-MSG_FAILED = "Something went wrong while making that sticker. Please try again."
-MSG_SHUTTING_DOWN = "The sticker bot is restarting. Please try again in a minute."
-MSG_BUSY = "I'm very busy right now. Please try again in a minute."
-MSG_EMPTY = "Tell me what to draw, e.g. “eating otter”."
-MSG_FORBIDDEN = "Only server admins can change that."
 
 _GENERATOR_KINDS: dict[type[GeneratorError], ErrorKind] = {
     InvalidRequest: ErrorKind.INVALID,
@@ -88,7 +84,7 @@ def user_error_for(exc: GeneratorError) -> UserError:
     for cls, kind in _GENERATOR_KINDS.items():
         if isinstance(exc, cls):
             return UserError(kind, exc.user_message)
-    return UserError(ErrorKind.FAILED, exc.user_message or MSG_FAILED)
+    return UserError(ErrorKind.FAILED, exc.user_message or messages.FAILED)
 
 
 def fail(kind: ErrorKind, message: str) -> ServiceError:
@@ -276,7 +272,7 @@ class StickerService(StickerServiceAPI):
             self.metrics.requests.labels(request.platform, request.kind.value).inc()
             try:
                 if self._closing:
-                    raise fail(ErrorKind.SHUTTING_DOWN, MSG_SHUTTING_DOWN)
+                    raise fail(ErrorKind.SHUTTING_DOWN, messages.SHUTTING_DOWN)
                 reply = await self._handle(request, _PositionReporter(on_position))
             except ServiceError as exc:
                 reply = StickerReply(request=request, error=exc.error)
@@ -290,7 +286,7 @@ class StickerService(StickerServiceAPI):
                 log.exception(
                     "request failed (%s from %s:%s)", request.kind, request.platform, request.user_id
                 )
-                reply = StickerReply(request=request, error=UserError(ErrorKind.FAILED, MSG_FAILED))
+                reply = StickerReply(request=request, error=UserError(ErrorKind.FAILED, messages.FAILED))
             finally:
                 self._active -= 1
                 if self._active == 0:
@@ -337,7 +333,7 @@ class StickerService(StickerServiceAPI):
 
     async def set_default_style(self, scope: Scope, style: str, *, is_admin: bool) -> str:
         if not is_admin:
-            raise fail(ErrorKind.FORBIDDEN, "Only server admins can change the default style.")
+            raise fail(ErrorKind.FORBIDDEN, messages.FORBIDDEN_STYLE)
         name = self._style(style).name
         await self._save_setting(scope, DEFAULT_STYLE, name)
         where = "this channel" if scope.conversation else "this server"
@@ -360,7 +356,7 @@ class StickerService(StickerServiceAPI):
 
     async def set_option(self, scope: Scope, key: str, value: str, *, is_admin: bool) -> None:
         if not is_admin:
-            raise fail(ErrorKind.FORBIDDEN, MSG_FORBIDDEN)
+            raise fail(ErrorKind.FORBIDDEN, messages.FORBIDDEN)
         key = key.strip().lower()
         if key == DEFAULT_STYLE:
             await self.set_default_style(scope, value, is_admin=is_admin)
@@ -480,7 +476,7 @@ class StickerService(StickerServiceAPI):
                 raise fail(ErrorKind.INVALID, "Which sticker should I redo?")
             parent = await self.records.get(request.parent_id)
             if parent is None:
-                raise fail(ErrorKind.NOT_FOUND, "I can't find that sticker any more. Please make a new one.")
+                raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
 
         expression: str | None = None
         if kind == RequestKind.REACTION:
@@ -501,7 +497,7 @@ class StickerService(StickerServiceAPI):
         elif parsed.count is not None:
             count = parsed.count
         elif kind == RequestKind.VARIATIONS:
-            count = 4
+            count = messages.VARIATIONS_COUNT
         elif parent is not None:
             count = parent.count
         else:
@@ -534,7 +530,7 @@ class StickerService(StickerServiceAPI):
             pick = parent.emoji
         else:
             if not parsed.words:
-                raise fail(ErrorKind.EMPTY_PROMPT, MSG_EMPTY)
+                raise fail(ErrorKind.EMPTY_PROMPT, messages.EMPTY_PROMPT)
             words = emoji_table.replace_emoji(parsed.words)  # "😂 otter" → "laughing otter"
             built = build_prompt(words, style, known_subjects(self.engine.styles()))
             text = parsed.words
@@ -576,13 +572,13 @@ class StickerService(StickerServiceAPI):
                 result = await self._run_engine(job, report)
                 self.metrics.generation_latency.observe(time.perf_counter() - began)
         except QueueFull:
-            raise fail(ErrorKind.OVERLOADED, MSG_BUSY) from None
+            raise fail(ErrorKind.OVERLOADED, messages.BUSY) from None
         except AdmissionClosed:
-            raise fail(ErrorKind.SHUTTING_DOWN, MSG_SHUTTING_DOWN) from None
+            raise fail(ErrorKind.SHUTTING_DOWN, messages.SHUTTING_DOWN) from None
         self.metrics.batches.labels(plan.style.name).inc()
         self.metrics.stickers.inc(len(result.stickers))
         if not result.stickers:
-            raise fail(ErrorKind.FAILED, MSG_FAILED)
+            raise fail(ErrorKind.FAILED, messages.FAILED)
         return [s.webp for s in result.stickers]
 
     async def _run_engine(self, job: GenerationRequest, report: _PositionReporter) -> GenerationResult:
@@ -594,7 +590,7 @@ class StickerService(StickerServiceAPI):
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if self._aborting and task.cancelled() and (current is None or not current.cancelling()):
-                raise fail(ErrorKind.SHUTTING_DOWN, MSG_SHUTTING_DOWN) from None
+                raise fail(ErrorKind.SHUTTING_DOWN, messages.SHUTTING_DOWN) from None
             raise
         finally:
             self._generations.discard(task)
@@ -637,10 +633,7 @@ class StickerService(StickerServiceAPI):
 
 
 def _discord_pngs(webps: list[bytes]) -> list[bytes]:
-    try:
-        from generator.postprocess import discord_server_sticker
-    except ImportError:  # the package may not re-export it
-        from generator.postprocess.encode import discord_server_sticker
+    from generator.postprocess import discord_server_sticker  # Pillow work, loaded on first use
 
     return [discord_server_sticker(w) for w in webps]
 

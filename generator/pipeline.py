@@ -23,7 +23,7 @@ from generator.lora import (
     extract_style_weights,
     style_lora_inputs,
 )
-from generator.model import DeviceChoice, apply_speedups, choose_device, load_pipeline
+from generator.model import DeviceChoice, apply_speedups, load_pipeline
 from generator.options import ModelConfig
 from generator.styles import StyleRegistry, StyleSpec
 
@@ -72,9 +72,11 @@ class StickerPipeline:
         A style whose LoRA is broken or cannot be fetched is only marked unavailable.
         """
         loaded = load_pipeline(model_cfg, speedups=False)
-        return cls.from_pipeline(
+        sticker_pipe = cls.from_pipeline(
             loaded.pipe, styles, model_cfg, loaded.choice, hot_styles=hot_styles, downloader=downloader
         )
+        sticker_pipe.speedups = loaded.speedups + sticker_pipe.speedups  # e.g. "tiny_vae" from loading
+        return sticker_pipe
 
     @classmethod
     def from_pipeline(
@@ -204,4 +206,4 @@ def load_sticker_pipeline(
     return StickerPipeline.load(model_cfg, StyleRegistry.load(styles_dir), hot_styles=hot_styles)
 
 
-__all__ = ["DEFAULT_HOT_STYLES", "StickerPipeline", "choose_device", "load_sticker_pipeline"]
+__all__ = ["DEFAULT_HOT_STYLES", "StickerPipeline", "load_sticker_pipeline"]

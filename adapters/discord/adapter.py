@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 
 import discord
 import yarl
@@ -13,12 +11,11 @@ import yarl
 from adapters.discord import endpoints
 from adapters.discord.client import build_client
 from adapters.discord.context import DiscordContext
-from bot.config import AppConfig, ConfigError, DiscordConfig
+from bot.config import AppConfig, ConfigError, DiscordConfig, required_secret
 from bot.types import StickerServiceAPI
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "STICKERBOT_DISCORD_TOKEN"
 CONNECT_TIMEOUT_S = 60.0
 
 
@@ -30,20 +27,17 @@ class DiscordAdapter:
         self.client: discord.Client | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def _token(self) -> str:
-        token = self.ctx.config.token or os.environ.get(TOKEN_ENV)
-        if not token:
-            raise ConfigError(f"discord.token is not set (put it in the config or in {TOKEN_ENV})")
-        return token.strip()
-
     async def start(self) -> None:
-        token = self._token()
+        token = required_secret(self.ctx.config.token, "discord.token")
         config = self.ctx.config
         endpoints.install(self, config.api_base_url, config.gateway_url)
         gateway = yarl.URL(config.gateway_url) if config.gateway_url else None
         client = self.client = build_client(self.ctx, gateway=gateway)
         try:
-            await client.login(token)  # GET /users/@me, application info, setup_hook (command sync)
+            try:
+                await client.login(token)  # GET /users/@me, application info, setup_hook (command sync)
+            except discord.LoginFailure as exc:
+                raise ConfigError("discord.token was rejected by Discord (401 Unauthorized)") from exc
             self._task = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
             connected = asyncio.create_task(client.connected.wait())  # type: ignore[attr-defined]
             done, _ = await asyncio.wait(
@@ -74,7 +68,11 @@ class DiscordAdapter:
             if client is not None:
                 await client.close()
             if task is not None:
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await asyncio.wait_for(task, 10)
+                await asyncio.wait({task}, timeout=10)
+                if not task.done():
+                    task.cancel()
+                    await asyncio.wait({task})
+                elif not task.cancelled() and task.exception() is not None:
+                    log.info("Discord gateway ended with %r", task.exception())
         finally:
             endpoints.release(self)

@@ -21,25 +21,24 @@ from adapters.discord.server_sticker import (
     sticker_name,
     sticker_tags,
 )
+from bot import messages
 from bot.types import RequestKind
 
 log = logging.getLogger(__name__)
 
 RECORD = r"(?P<record>[A-Za-z0-9_-]{1,16})"
-MORE_COUNT = 4
 
 NO_SERVER = "Server stickers can only be added inside a server."
 NEEDS_MANAGE_EXPRESSIONS = "Only members with the Manage Expressions permission can add server stickers."
 BOT_NEEDS_MANAGE_EXPRESSIONS = "I need the Manage Expressions permission to add server stickers here."
-UNKNOWN_RECORD = "That sticker is too old or no longer stored. Make a new one with /sticker."
 
 
 class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sb:reroll:{RECORD}"):
     def __init__(self, record_id: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Reroll",
-                emoji="🔄",
+                label=messages.REROLL_LABEL,
+                emoji=messages.REROLL_EMOJI,
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"sb:reroll:{record_id}",
             ),
@@ -62,7 +61,7 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sb:
     def __init__(self, record_id: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label=f"{MORE_COUNT} more",
+                label=messages.BUTTON_MORE,
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"sb:more:{record_id}",
             ),
@@ -77,9 +76,7 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sb:
         return cls(match["record"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        request = request_from(
-            interaction, kind=RequestKind.VARIATIONS, parent_id=self.record_id, count=MORE_COUNT
-        )
+        request = request_from(interaction, kind=RequestKind.VARIATIONS, parent_id=self.record_id)
         await sticker_interaction(interaction, request, sticker_view)
 
 
@@ -136,7 +133,7 @@ class AddToServerButton(
         ctx = context_of(interaction)
         record = await ctx.service.record(self.record_id)
         if record is None:
-            return UNKNOWN_RECORD
+            return messages.STICKER_GONE
         base = request_from(interaction, kind=RequestKind.COMMAND)
         try:
             png = await server_png(ctx.service, record, self.index, base)

@@ -25,6 +25,7 @@ from adapters.discord.context import (
 )
 from adapters.discord.flows import sticker_interaction
 from adapters.discord.render import sticker_files
+from bot import messages
 from bot.types import RequestKind, ServiceError, StickerFile, StickerReply
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,6 @@ PROMPT_MAX_CHARS = 300  # the core's limit (generator.api.MAX_PROMPT_CHARS); Dis
 PREVIEW_EMOJI = ("😂", "😍", "😢", "😡", "😎", "🤔")
 PREVIEW_SIZE = 4
 ONLY_IN_SERVERS = "That only works inside a server."
-NEEDS_MANAGE_SERVER = "Only members with the Manage Server permission can change the server's style."
-NEEDS_CHANNEL_ADMIN = "Only members who can manage this channel (or the server) can switch reaction stickers."
 
 
 async def style_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -88,13 +87,10 @@ class StyleCommands(app_commands.Group, name="style", description="Sticker style
         if interaction.guild_id is None:
             await errors.tell(interaction, ONLY_IN_SERVERS)
             return
-        if not interaction.permissions.manage_guild:
-            await errors.tell(interaction, NEEDS_MANAGE_SERVER)
-            return
         ctx = context_of(interaction)
         try:
             confirmation = await ctx.service.set_default_style(
-                server_scope(interaction.guild_id), name, is_admin=True
+                server_scope(interaction.guild_id), name, is_admin=interaction.permissions.manage_guild
             )
         except ServiceError as exc:
             await errors.tell(interaction, exc.error.message)
@@ -128,7 +124,7 @@ class StyleCommands(app_commands.Group, name="style", description="Sticker style
             stickers: list[StickerFile] = [r.stickers[0] for _e, r in shown if r.stickers]
             if not stickers:
                 failed = next((r.error for r in replies if r.error is not None), None)
-                await errors.tell(interaction, failed.message if failed else errors.GENERIC_FAILURE)
+                await errors.tell(interaction, failed.message if failed else messages.FAILED)
                 return
             style = shown[0][1].style or name  # the canonical name, never the raw user input
             content = f"-# {style} · preview · " + " ".join(e for e, _r in shown)
@@ -161,13 +157,13 @@ async def _set_reactions(interaction: discord.Interaction, value: str) -> None:
         await errors.tell(interaction, ONLY_IN_SERVERS)
         return
     perms = interaction.permissions
-    if not (perms.manage_guild or perms.manage_channels):
-        await errors.tell(interaction, NEEDS_CHANNEL_ADMIN)
-        return
     ctx = context_of(interaction)
     try:
         await ctx.service.set_option(
-            channel_scope(interaction.guild_id, interaction.channel_id), "reactions", value, is_admin=True
+            channel_scope(interaction.guild_id, interaction.channel_id),
+            "reactions",
+            value,
+            is_admin=perms.manage_guild or perms.manage_channels,
         )
     except ServiceError as exc:
         await errors.tell(interaction, exc.error.message)

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 import discord
 
+from bot import messages
 from bot.config import AppConfig, DiscordConfig
 from bot.types import RequestKind, Scope, StickerFormat, StickerRequest, StickerServiceAPI
 
 PLATFORM = "discord"
-SHUTTING_DOWN = "I'm restarting right now. Please try again in a minute."
+SHUTTING_DOWN = messages.SHUTTING_DOWN
 
 
 class InFlight:

@@ -12,6 +12,8 @@ import logging
 
 import discord
 
+from bot import messages
+
 log = logging.getLogger(__name__)
 
 UNKNOWN_CHANNEL = 10003
@@ -21,7 +23,7 @@ UNKNOWN_INTERACTION = 10062
 MAX_STICKERS = 30039
 MISSING_PERMISSIONS = 50013
 
-GENERIC_FAILURE = "Something went wrong on my side. Please try again in a moment."
+GENERIC_FAILURE = messages.UNEXPECTED
 GONE_CODES = frozenset({UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, UNKNOWN_INTERACTION})
 
 

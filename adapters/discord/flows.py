@@ -8,7 +8,9 @@ import discord
 
 from adapters.discord import errors
 from adapters.discord.context import SHUTTING_DOWN, context_of
-from adapters.discord.render import ProgressNotice, ViewFactory, send_reply
+from adapters.discord.render import ViewFactory, send_reply, show_on_response
+from bot import messages
+from bot.progress import QueueNotice
 from bot.types import StickerReply, StickerRequest
 
 log = logging.getLogger(__name__)
@@ -25,15 +27,15 @@ async def sticker_interaction(
     async with ctx.inflight.track():
         if not await errors.defer(interaction):
             return
-        notice = ProgressNotice(interaction)
+        notice = QueueNotice(show_on_response(interaction))
         reply: StickerReply | None = None
         try:
             reply = await ctx.service.handle(request, on_position=notice.update)
         except Exception:
             log.exception("the sticker service failed on request %s", request.request_id)
         finally:
-            await notice.settle()
+            await notice.close()
         if reply is None:
-            await errors.tell(interaction, errors.GENERIC_FAILURE)
+            await errors.tell(interaction, messages.FAILED)
             return
         await send_reply(interaction, reply, view_for)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 from collections.abc import Callable
@@ -10,6 +9,8 @@ from collections.abc import Callable
 import discord
 
 from adapters.discord import errors
+from bot.messages import failure_text
+from bot.progress import Show
 from bot.types import StickerFile, StickerReply
 
 log = logging.getLogger(__name__)
@@ -45,51 +46,18 @@ def alt_text(reply: StickerReply) -> str:
     return f"{reply.style or 'sticker'} sticker: {what}"
 
 
-def queue_text(position: int) -> str | None:
-    if position > 0:
-        return f"⏳ #{position} in line"
-    return None
+def show_on_response(interaction: discord.Interaction) -> Show:
+    """Shows a queue notice ("⏳ #2 in line") on the deferred response, in place of "thinking…"."""
 
+    async def show(text: str) -> bool:
+        try:
+            await interaction.edit_original_response(content=text)
+        except discord.HTTPException as exc:
+            log.debug("queue notice not shown: %s %s", exc.status, exc.code)
+            return False
+        return True
 
-class ProgressNotice:
-    """Shows "⏳ #N in line" on the deferred response while a request waits.
-
-    Updates run in one background task so the engine never waits on Discord; only the
-    newest position is shown, and `settle()` lets a pending edit finish before the final reply.
-    """
-
-    def __init__(self, interaction: discord.Interaction) -> None:
-        self._interaction = interaction
-        self._wanted: str | None = None
-        self._shown: str | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
-
-    def update(self, position: int) -> None:
-        text = queue_text(position)
-        if self._closed or text is None or text == self._wanted:
-            return
-        self._wanted = text
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while not self._closed and self._wanted is not None and self._wanted != self._shown:
-            text = self._wanted
-            try:
-                await self._interaction.edit_original_response(content=text)
-            except discord.HTTPException as exc:
-                log.debug("queue notice not shown: %s %s", exc.status, exc.code)
-                return
-            self._shown = text
-
-    async def settle(self, within_s: float = 5.0) -> None:
-        self._closed = True
-        if self._task is not None and not self._task.done():
-            try:
-                await asyncio.wait_for(self._task, within_s)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
+    return show
 
 
 async def send_reply(interaction: discord.Interaction, reply: StickerReply, view_for: ViewFactory) -> bool:
@@ -98,9 +66,9 @@ async def send_reply(interaction: discord.Interaction, reply: StickerReply, view
     The loading message is edited in place; when that message is gone or Discord fails, a
     follow-up carries the stickers instead. Returns whether the user got an answer.
     """
-    if not reply.ok or not reply.stickers:
-        message = reply.error.message if reply.error is not None else errors.GENERIC_FAILURE
-        return await errors.tell(interaction, message)
+    failure = failure_text(reply)
+    if failure is not None:
+        return await errors.tell(interaction, failure)
     content = footer(reply)
     view = view_for(reply.record_id, len(reply.stickers)) if reply.record_id else None
     try:

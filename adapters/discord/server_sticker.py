@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot import messages
 from bot.types import RequestKind, StickerFormat, StickerRecord, StickerRequest, StickerServiceAPI
 
-GONE = "That sticker is no longer available. Make a new one with /sticker."
+GONE = messages.STICKER_GONE
 NAME_MIN, NAME_MAX = 2, 30
 TAGS_MIN, TAGS_MAX = 2, 200
 

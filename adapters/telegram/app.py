@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
@@ -37,12 +36,11 @@ from adapters.telegram.reactions import Reactions
 from adapters.telegram.start_links import StartLinks
 from adapters.telegram.store import TelegramStore
 from adapters.telegram.uploads import StickerUploads
-from bot.config import AppConfig, TelegramConfig
+from bot.config import AppConfig, ConfigError, TelegramConfig, required_secret
 from bot.types import StickerServiceAPI
 
 log = logging.getLogger("adapters.telegram")
 
-TOKEN_ENV = "STICKERBOT_TELEGRAM_TOKEN"
 ALLOWED_UPDATES = [
     Update.MESSAGE,
     Update.INLINE_QUERY,
@@ -92,15 +90,15 @@ def _keep_token_out_of_logs(token: str) -> None:
             logger.addFilter(_RedactToken(token))
 
 
-class TelegramConfigError(ValueError):
+class TelegramConfigError(ConfigError, ValueError):
     """The telegram section cannot work as configured (message names the key)."""
 
 
 def resolve_token(config: TelegramConfig) -> str:
-    token = config.token or os.environ.get(TOKEN_ENV)
-    if not token:
-        raise TelegramConfigError(f"telegram.token is not set (or set the {TOKEN_ENV} environment variable)")
-    return token
+    try:
+        return required_secret(config.token, "telegram.token")
+    except ConfigError as err:
+        raise TelegramConfigError(str(err)) from None
 
 
 class TelegramAdapter:

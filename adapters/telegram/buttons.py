@@ -18,8 +18,6 @@ from bot.types import RequestKind
 
 log = logging.getLogger(__name__)
 
-VARIATIONS = 4
-
 
 class Buttons:
     def __init__(self, ctx: TelegramContext, packs: Packs) -> None:
@@ -49,13 +47,8 @@ class Buttons:
                 what=f"sendMessage to {message.chat.id}",
             )
             return
-        if press.action == callback_data.REROLL:
-            kind, count = RequestKind.REROLL, None
-        else:
-            kind, count = RequestKind.VARIATIONS, VARIATIONS
-        request = chat_request(
-            message.chat, query.from_user, "", kind=kind, parent_id=press.record_id, count=count
-        )
+        kind = RequestKind.REROLL if press.action == callback_data.REROLL else RequestKind.VARIATIONS
+        request = chat_request(message.chat, query.from_user, "", kind=kind, parent_id=press.record_id)
         await serve(self.ctx, context.bot, request, message.chat.id, message.message_id)
 
     async def _tell_pack_result(self, bot: Bot, query: CallbackQuery, result: PackResult) -> None:

@@ -16,7 +16,7 @@ from adapters.telegram.errors import call_api
 from adapters.telegram.parsing import chat_request, command_argument, is_private, scope_for
 from adapters.telegram.render import send_text, serve
 from adapters.telegram.start_links import StartLinks
-from bot.types import ErrorKind, ServiceError
+from bot.types import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,7 @@ class Commands:
         try:
             answer = await self.ctx.service.set_default_style(scope, name.split()[0], is_admin=is_admin)
         except ServiceError as err:
-            forbidden = err.error.kind == ErrorKind.FORBIDDEN
-            answer = texts.STYLE_ADMIN_ONLY if forbidden else err.error.message
+            answer = err.error.message
         await send_text(context.bot, message.chat_id, message.message_id, answer)
 
     async def _list_styles(self, context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

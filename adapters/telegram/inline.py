@@ -183,13 +183,13 @@ class InlineStickers:
 
     async def _finish_late(self, bot: Bot, task: asyncio.Task[StickerReply], key: tuple[int, str]) -> None:
         """A generation that missed the deadline still uploads its stickers for the next identical query."""
-        try:
-            reply = await task
-        except asyncio.CancelledError:
+        await asyncio.wait({task})
+        if task.cancelled():
+            return  # superseded by a newer keystroke
+        if task.exception() is not None:
+            log.error("telegram: late inline generation failed", exc_info=task.exception())
             return
-        except Exception:
-            log.exception("telegram: late inline generation failed")
-            return
+        reply = task.result()
         if reply.error is None and reply.stickers:
             candidates = await self._upload(bot, reply, within_s=60.0)
             if len(candidates) == len(reply.stickers):

@@ -35,7 +35,6 @@ def chat_request(
     kind: RequestKind = RequestKind.COMMAND,
     emoji: str | None = None,
     parent_id: str | None = None,
-    count: int | None = None,
 ) -> StickerRequest:
     return StickerRequest(
         platform=PLATFORM,
@@ -46,7 +45,6 @@ def chat_request(
         kind=kind,
         emoji=emoji,
         parent_id=parent_id,
-        count=count,
         routing=chat.id,
     )
 

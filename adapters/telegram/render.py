@@ -17,6 +17,7 @@ from adapters.telegram.callback_data import add_to_pack, more, reroll
 from adapters.telegram.context import TelegramContext
 from adapters.telegram.errors import send_as_reply
 from adapters.telegram.progress import Progress
+from bot.messages import failure_text
 from bot.types import StickerReply, StickerRequest
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,9 @@ async def send_text(
 async def send_reply(
     ctx: TelegramContext, bot: Bot, chat_id: int, reply_to: int | None, reply: StickerReply
 ) -> list[Message]:
-    if reply.error is not None or not reply.stickers:
-        message = reply.error.message if reply.error is not None else texts.FAILED
-        return [await send_text(bot, chat_id, reply_to, message)]
+    failure = failure_text(reply)
+    if failure is not None:
+        return [await send_text(bot, chat_id, reply_to, failure)]
     sent = []
     for index, sticker in enumerate(reply.stickers):
         markup = sticker_keyboard(reply.record_id, index)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from bot import messages
+
 USAGE = "Tell me what to draw, e.g. <code>/sticker eating otter</code>."
-QUEUED = "⏳ #{position} in line"
-FAILED = "Sorry, that sticker didn't work out. Please try again."
-UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
-BUTTON_REROLL = "🔄 Reroll"
-BUTTON_MORE = "4 more"
+FAILED = messages.FAILED
+UNEXPECTED = messages.UNEXPECTED
+BUTTON_REROLL = messages.BUTTON_REROLL
+BUTTON_MORE = messages.BUTTON_MORE
 BUTTON_ADD = "➕ Add to my pack"
 INLINE_CONTINUE = "Not ready yet: continue in private chat"
 INLINE_EMPTY = "Type what the sticker should show"
 INLINE_UNAVAILABLE = "Make this sticker in private chat"
 CALLBACK_WORKING = "On it…"
-CALLBACK_EXPIRED = "That sticker is too old for this button. Make a new one with /sticker."
+CALLBACK_EXPIRED = messages.STICKER_GONE
 CALLBACK_UNKNOWN = "This button no longer works."
 PACK_ADDED = "Added to your pack ✅"
 PACK_LINK = "➕ Added to your sticker pack: https://t.me/addstickers/{name}"
@@ -21,7 +22,6 @@ PACK_FULL = "Your sticker pack is full (120 stickers). Remove some in @Stickers,
 PACK_START_FIRST = "Please open a private chat with me and press Start first, then tap ➕ again."
 PACK_NAME_TAKEN = "I couldn't find a free name for your pack. Please try again later."
 PACK_FAILED = "Telegram didn't accept that sticker for your pack. Please try again later."
-STYLE_ADMIN_ONLY = "Only group admins can change the style here."
 STYLE_LIST_HEADER = "Styles (current: <b>{current}</b>):"
 STYLE_LIST_FOOTER = "Change it with <code>/style NAME</code>."
 START = (
@@ -30,13 +30,18 @@ START = (
     "• type <code>@{bot} eating otter</code> in any chat to pick from 4 stickers\n"
     "• /style to choose a look, /help for everything else"
 )
+
+
+def _code(text: str) -> str:
+    return f"<code>{text}</code>"
+
+
 HELP = (
     "<b>Stickers on demand</b>\n"
-    "/sticker <i>what</i> — draw a sticker (reply with it). Options: <code>style:NAME</code>, "
-    "<code>seed:42</code>, <code>n:4</code>.\n"
+    f"/sticker <i>what</i> — draw a sticker (reply with it). {messages.options_hint(_code)}\n"
     "<code>@{bot} what</code> — inline mode: pick one of 4 stickers in any chat.\n"
     "/style — list styles; <code>/style NAME</code> sets this chat's style (group admins only).\n"
-    "Under each sticker: 🔄 Reroll, 4 more, ➕ Add to my pack (your own sticker set).\n"
+    f"Under each sticker: {BUTTON_REROLL}, {BUTTON_MORE}, {BUTTON_ADD} (your own sticker set).\n"
     "React to a message with an emoji like 😂 and I answer with a matching sticker. "
     "In groups this needs me to be an administrator (Telegram only tells admins about reactions)."
 )

@@ -38,8 +38,10 @@ from adapters.web.protocol import (
     server_frame,
 )
 from adapters.web.rooms import Client, Pending, Room, Rooms
+from bot import messages
 from bot.config import WebConfig
 from bot.emoji import EMOJI_EXPRESSIONS, display_emoji
+from bot.messages import failure_text
 from bot.types import (
     RequestKind,
     Scope,
@@ -64,8 +66,9 @@ PICKER_FIRST = ("😂", "😍", "😮", "😢", "😡", "👍", "🎉", "😴", 
 PICKER_SIZE = 24
 
 HELP_TEXT = (
-    "/sticker <what> — make a sticker (e.g. /sticker eating otter; options: style:NAME seed:N n:4) · "
-    "/style [NAME] — show or set the room's style · click a sticker for reroll, 4 more and download · "
+    f"/sticker <what> — make a sticker, e.g. /sticker eating otter. {messages.options_hint()} · "
+    "/style [NAME] — show or set the room's style · "
+    f"click a sticker for {messages.BUTTON_REROLL}, {messages.BUTTON_MORE} and download · "
     "hover a message and press ☺ to react with a sticker."
 )
 
@@ -339,10 +342,9 @@ class ChatRoom:
         if original is None:
             return
         kind = RequestKind.VARIATIONS if more else RequestKind.REROLL
-        request = self._request(
-            client, kind, text=original.text, parent_id=record_id, count=4 if more else None
-        )
-        label = f"{'4 more' if more else 'reroll'}: {original.text}".strip(": ")
+        request = self._request(client, kind, text=original.text, parent_id=record_id)
+        action = messages.BUTTON_MORE if more else messages.BUTTON_REROLL
+        label = f"{action}: {original.text}".strip(": ")
         self._start_job(client, request, label=label, private=more)
 
     async def _on_pick(self, client: Client, record_id: str, sha256: str) -> None:
@@ -457,12 +459,9 @@ class ChatRoom:
         show("pending", pending=pending.to_wire())
         try:
             reply = await self.service.handle(request, on_position)
-        except ServiceError as exc:
-            client.send("notice", level="error", text=exc.error.message)
-            return
         except Exception:
             log.exception("sticker request %s failed", request.request_id)
-            client.send("notice", level="error", text="Something went wrong while making that sticker.")
+            client.send("notice", level="error", text=messages.FAILED)
             return
         finally:
             room.pending.pop(pending.id, None)
@@ -472,14 +471,12 @@ class ChatRoom:
             await self._deliver(client, reply, pending)
         except Exception:
             log.exception("posting sticker reply %s failed", request.request_id)
-            client.send("notice", level="error", text="Something went wrong while posting that sticker.")
+            client.send("notice", level="error", text=messages.UNEXPECTED)
 
     async def _deliver(self, client: Client, reply: StickerReply, pending: Pending) -> None:
-        if reply.error is not None:
-            client.send("notice", level="error", text=reply.error.message)
-            return
-        if not reply.stickers:
-            client.send("notice", level="error", text="No sticker came back. Please try again.")
+        failure = failure_text(reply)
+        if failure is not None:
+            client.send("notice", level="error", text=failure)
             return
         request = reply.request
         if len(reply.stickers) > 1 or request.kind == RequestKind.VARIATIONS:
@@ -514,7 +511,7 @@ class ChatRoom:
         if data is None:
             data = await self.sticker_bytes(sha256)
         if data is None or hashlib.sha256(data).hexdigest() != sha256:
-            client.send("notice", level="error", text="That sticker is no longer available.")
+            client.send("notice", level="error", text=messages.STICKER_GONE)
             return None
         await self.history.keep_sticker(sha256, data)
         msg = await self.history.add(
@@ -559,8 +556,8 @@ class ChatRoom:
             _done, still = await asyncio.wait(set(self._jobs), timeout=self.stop_grace_s)
             for task in still:
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*still, return_exceptions=True)
+            if still:
+                await asyncio.wait(still)
         clients = self.rooms.all_clients()
         await asyncio.gather(*(c.finish() for c in clients), return_exceptions=True)
         await asyncio.gather(

@@ -91,9 +91,8 @@ class Client:
         with contextlib.suppress(asyncio.QueueFull):
             self.outgoing.put_nowait(None)
         self.gone = True
-        try:
-            await asyncio.wait_for(self.writer, timeout=2)
-        except (TimeoutError, asyncio.CancelledError):
+        await asyncio.wait({self.writer}, timeout=2)
+        if not self.writer.done():
             self.writer.cancel()
 
 

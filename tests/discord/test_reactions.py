@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from adapters.discord import DiscordAdapter
-from adapters.discord.commands import NEEDS_CHANNEL_ADMIN
+from bot.messages import FORBIDDEN
 from tests.discord.conftest import subcommand
 from tests.fakes.discord_server import (
     MANAGE_CHANNELS,
@@ -95,7 +95,7 @@ async def test_members_without_channel_rights_cannot_switch_reactions(
 ) -> None:
     inter = await fake_discord.slash(guild, guild.members[1], "reactions", [subcommand("off")])
     await fake_discord.wait_answered(inter)
-    assert inter.ephemeral_texts == [NEEDS_CHANNEL_ADMIN]
+    assert inter.ephemeral_texts == [FORBIDDEN]
     message = fake_discord.add_channel_message(guild, guild.members[0])
     await fake_discord.react(guild, message, guild.members[1], "😂")
     await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))

@@ -105,7 +105,7 @@ async def test_token_from_the_environment(
 async def test_wrong_token_fails_start_cleanly(
     start_bot: StartBot, fake_discord: FakeDiscord, guild: FakeGuild
 ) -> None:
-    with pytest.raises(discord.LoginFailure):
+    with pytest.raises(ConfigError, match=r"discord\.token was rejected"):
         await start_bot(token="not-the-token")
     assert discord.http.Route.BASE == "https://discord.com/api/v10"
 

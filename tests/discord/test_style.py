@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.discord import DiscordAdapter
-from adapters.discord.commands import NEEDS_MANAGE_SERVER
+from bot.messages import FORBIDDEN_STYLE
 from tests.discord.conftest import option, subcommand
 from tests.fakes.discord_server import MANAGE_GUILD, MEMBER_PERMISSIONS, FakeDiscord, FakeGuild
 from tests.fakes.fake_engine import FakeEngine
@@ -25,7 +25,7 @@ async def test_style_set_needs_manage_server(
         guild, guild.members[1], "style", [subcommand("set", option("name", "rabbit"))]
     )
     await fake_discord.wait_answered(refused)
-    assert refused.ephemeral_texts == [NEEDS_MANAGE_SERVER]
+    assert refused.ephemeral_texts == [FORBIDDEN_STYLE]
 
     admin = MEMBER_PERMISSIONS | MANAGE_GUILD
     done = await fake_discord.slash(

@@ -43,6 +43,7 @@ def test_fusion_changes_the_output(tiny_sticker_pipeline: StickerPipeline) -> No
     assert np.abs(one - two).mean() > 1.0
 
 
+@pytest.mark.filterwarnings("ignore:Already found a `peft_config`")  # two adapters on purpose
 def test_fused_style_matches_the_same_loras_unfused(
     tiny_sticker_pipeline: StickerPipeline, tiny_model_dir: Path, tiny_lora_files: list[Path]
 ) -> None:
@@ -189,3 +190,30 @@ def test_switch_cost_tool_prints_both_strategies(capsys: pytest.CaptureFixture[s
     assert main(["--switches", "2", "--device", "cpu", "--dtype", "float32"]) == 0
     out = capsys.readouterr().out
     assert "hot_styles=0" in out and "hot_styles=2" in out and "rank-4" in out
+
+
+def test_kohya_format_lora_with_alpha_is_converted(tiny_model_dir: Path) -> None:
+    # Many hub LoRAs (A1111/kohya) use lora_unet_* keys, lora_down/lora_up and a per-layer alpha.
+    from generator.lora import extract_style_weights
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_model_dir, local_files_only=True)
+    peft = random_lora_state_dict(pipe.unet, rank=4, seed=3, std=0.3)
+    kohya: dict[str, torch.Tensor] = {}
+    for key, tensor in peft.items():
+        module, _, part = key.removeprefix("unet.").rpartition(".lora_")
+        name = "lora_unet_" + module.replace(".", "_")
+        if part == "A.weight":
+            kohya[f"{name}.lora_down.weight"] = tensor
+            kohya[f"{name}.alpha"] = torch.tensor(2.0)  # alpha / rank = 0.5
+        else:
+            kohya[f"{name}.lora_up.weight"] = tensor
+    weights = extract_style_weights(pipe, "kohya", [("kohya.safetensors", kohya, 0.8)])
+    assert len(weights.layers) == len(peft) // 2
+    layer = "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
+    delta = weights.layers[("unet", layer)]
+    got = sum(up @ down for up, down in zip(delta.ups, delta.downs, strict=True))
+    expected = 0.8 * 0.5 * peft[f"unet.{layer}.lora_B.weight"] @ peft[f"unet.{layer}.lora_A.weight"]
+    assert torch.allclose(got, expected, atol=1e-6)
+    from peft.tuners.lora import LoraLayer
+
+    assert not any(isinstance(m, LoraLayer) for m in pipe.unet.modules())  # adapters removed again

@@ -193,3 +193,12 @@ def test_tiny_autoencoder_switch_decodes(tiny_model_dir: Path, tmp_path: Path) -
                 local_files_only=True,
             )
         )
+
+
+def test_speed_switches_tool_measures_each_switch(capsys: pytest.CaptureFixture[str]) -> None:
+    from generator.speed_switches import main
+
+    assert main(["--device", "cpu", "--dtype", "float32", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for row in ("classic attention", "+ sdpa", "+ fuse_qkv", "+ channels_last", "tiny autoencoder"):
+        assert row in out
