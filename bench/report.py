@@ -39,6 +39,7 @@ class Report:
     mode: str
     rows: list[Row] = field(default_factory=list)
     raw: dict[str, object] = field(default_factory=dict)
+    load_at_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
     def add(
         self, section: str, metric: str, value: float | None, unit: str, target: str = "", note: str = ""
@@ -63,7 +64,7 @@ class Report:
         data = {
             "mode": self.mode,
             "date": now.isoformat(timespec="seconds"),
-            "machine": machine_info(),
+            "machine": {**machine_info(), "load_average_at_start": self.load_at_start},
             "rows": [asdict(r) for r in self.rows],
             "raw": self.raw,
         }
@@ -84,7 +85,7 @@ def machine_info() -> dict[str, object]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cpu_bf16": _cpu_bf16(),
-        "load_average_1_5_15": os.getloadavg(),
+        "load_average_at_end": os.getloadavg(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)

@@ -14,6 +14,7 @@ An entry whose files have been evicted is a miss.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -117,10 +118,13 @@ class StickerStore:
             with self._lock:
                 self._total -= self._entries.pop(sha, 0)
             return None
-        self._touch(sha, path)
+        if self._touch(sha, path):
+            self._evict(keep=sha)  # another process wrote it: it counts against the limit now
         return data
 
-    def _touch(self, sha: str, path: Path) -> None:
+    def _touch(self, sha: str, path: Path) -> bool:
+        """Mark `sha` as just used; returns True when it was not indexed before."""
+        added = False
         with self._lock:
             if sha in self._entries:
                 self._entries.move_to_end(sha)
@@ -128,13 +132,13 @@ class StickerStore:
                 try:
                     size = path.stat().st_size
                 except FileNotFoundError:
-                    return
+                    return False
                 self._entries[sha] = size
                 self._total += size
-        try:
+                added = True
+        with contextlib.suppress(FileNotFoundError):
             os.utime(path)  # recency survives a restart
-        except FileNotFoundError:
-            pass
+        return added
 
     def _evict(self, keep: str | None) -> None:
         victims: list[str] = []

@@ -19,8 +19,8 @@ UNEXPECTED = "Sorry, something went wrong on my side. Please try again."  # a ha
 SHUTTING_DOWN = "The sticker bot is restarting. Please try again in a minute."
 BUSY = "I'm very busy right now. Please try again in a minute."
 EMPTY_PROMPT = "Tell me what to draw, e.g. “eating otter”."
-FORBIDDEN = "Only server admins can change that."
-FORBIDDEN_STYLE = "Only server admins can change the default style."
+FORBIDDEN = "Only admins can change that here."
+FORBIDDEN_STYLE = "Only admins can change the default style here."
 STICKER_GONE = "That sticker is no longer stored. Please make a new one."
 
 # Buttons under a result (the add button differs: a personal pack on Telegram, the server on Discord).

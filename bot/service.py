@@ -113,6 +113,17 @@ class _PositionReporter:
 
 
 @dataclass(frozen=True, slots=True)
+class _ScopeSettings:
+    """A scope's settings as stored: the conversation's own values and the server's."""
+
+    conversation: dict[str, str]
+    server: dict[str, str]
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.conversation.get(key, self.server.get(key, default))
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """Everything decided before generating."""
 
@@ -317,19 +328,7 @@ class StickerService(StickerServiceAPI):
         return emoji_table.expression_for(emoji)
 
     async def default_style(self, scope: Scope) -> str:
-        """The conversation's default, else the server's, else the global one (skipping styles
-        that no longer exist; a database outage falls back to the global default)."""
-        styles = self._style_map()
-        levels = [scope, Scope(scope.platform, scope.server)] if scope.conversation else [scope]
-        for level in levels:
-            try:
-                stored = await self.settings.get_exact(level, DEFAULT_STYLE)
-            except DatabaseError:
-                log.warning("settings unavailable; using the global default style", exc_info=True)
-                break
-            if stored is not None and stored in styles:
-                return stored
-        return self._global_default_style(styles)
+        return self._default_style_in(await self._settings_for(scope))
 
     async def set_default_style(self, scope: Scope, style: str, *, is_admin: bool) -> str:
         if not is_admin:
@@ -340,12 +339,26 @@ class StickerService(StickerServiceAPI):
         return f"Default style for {where} is now “{name}”."
 
     async def get_option(self, scope: Scope, key: str, default: str | None = None) -> str | None:
+        return (await self._settings_for(scope)).get(key, default)
+
+    async def _settings_for(self, scope: Scope) -> _ScopeSettings:
+        """Every setting for `scope` in one read; a database outage means the defaults."""
         try:
-            value = await self.settings.get(scope, key)
+            conversation, server = await self.settings.levels(scope)
         except DatabaseError:
-            log.warning("settings unavailable; using the default for %s", key, exc_info=True)
-            return default
-        return default if value is None else value
+            log.warning("settings unavailable; using the defaults", exc_info=True)
+            return _ScopeSettings({}, {})
+        return _ScopeSettings(conversation, server)
+
+    def _default_style_in(self, found: _ScopeSettings) -> str:
+        """The conversation's default, else the server's, else the global one (skipping styles
+        that no longer exist)."""
+        styles = self._style_map()
+        for level in (found.conversation, found.server):
+            stored = level.get(DEFAULT_STYLE)
+            if stored is not None and stored in styles:
+                return stored
+        return self._global_default_style(styles)
 
     async def _save_setting(self, scope: Scope, key: str, value: str) -> None:
         try:
@@ -468,7 +481,7 @@ class StickerService(StickerServiceAPI):
         return f"{request.platform}:{request.scope_server}"
 
     async def _plan(self, request: StickerRequest) -> _Plan:
-        scope = self.scope_for(request)
+        found = await self._settings_for(self.scope_for(request))
         kind = request.kind
         parent: StickerRecord | None = None
         if kind in (RequestKind.REROLL, RequestKind.VARIATIONS):
@@ -483,14 +496,14 @@ class StickerService(StickerServiceAPI):
             expression = emoji_table.expression_for(request.emoji or "")
             if expression is None:
                 raise fail(ErrorKind.INVALID, "I don't have a sticker for that emoji.")
-            if await self.get_option(scope, "reactions", "on") == "off":
+            if found.get("reactions", "on") == "off":
                 raise fail(ErrorKind.FORBIDDEN, "Reaction stickers are turned off here.")
             parsed = ParsedText(words="")
         else:
             parsed = parse_text(request.text) if request.text else ParsedText(words="")
 
         style_name = request.style or parsed.style or (parent.style if parent else None)
-        style = self._style(style_name) if style_name else self._style(await self.default_style(scope))
+        style = self._style(style_name or self._default_style_in(found))
 
         if request.count is not None:
             count = parse_count(request.count)
@@ -501,7 +514,7 @@ class StickerService(StickerServiceAPI):
         elif parent is not None:
             count = parent.count
         else:
-            count = parse_count(await self.get_option(scope, "count", "1") or "1")
+            count = parse_count(found.get("count", "1") or "1")
 
         explicit_seed = request.seed if request.seed is not None else parsed.seed
         if explicit_seed is not None and parent is None:
@@ -512,9 +525,7 @@ class StickerService(StickerServiceAPI):
         if request.outline is not None:
             outline: bool | None = request.outline
         else:
-            outline = {"on": True, "off": False}.get(
-                await self.get_option(scope, "outline", "auto") or "auto"
-            )
+            outline = {"on": True, "off": False}.get(found.get("outline", "auto") or "auto")
 
         if kind == RequestKind.REACTION:
             assert expression is not None

@@ -91,9 +91,6 @@ class SettingsStore:
                 return value
         return await self._get_exact(scope.platform, scope.server, "", key)
 
-    async def get_exact(self, scope: Scope, key: str) -> str | None:
-        return await self._get_exact(scope.platform, scope.server, scope.conversation or "", key)
-
     async def _get_exact(self, platform: str, server: str, conversation: str, key: str) -> str | None:
         row = await self._db.fetchone(
             "SELECT value FROM core_settings "
@@ -118,14 +115,20 @@ class SettingsStore:
         )
         return n > 0
 
-    async def all_for(self, scope: Scope) -> dict[str, str]:
-        """Every value that applies to `scope` (conversation values override server values)."""
+    async def levels(self, scope: Scope) -> tuple[dict[str, str], dict[str, str]]:
+        """(the conversation's values, the server's values) for `scope`, in one query."""
         rows = await self._db.fetchall(
             "SELECT conversation, key, value FROM core_settings WHERE platform = ? AND server = ? "
             "AND conversation IN ('', ?)",
             (scope.platform, scope.server, scope.conversation or ""),
         )
-        merged: dict[str, str] = {}
-        for _conversation, key, value in sorted(rows, key=lambda r: r[0] != ""):
-            merged[str(key)] = str(value)
-        return merged
+        conversation: dict[str, str] = {}
+        server: dict[str, str] = {}
+        for where, key, value in rows:
+            (server if where == "" else conversation)[str(key)] = str(value)
+        return conversation, server
+
+    async def all_for(self, scope: Scope) -> dict[str, str]:
+        """Every value that applies to `scope` (conversation values override server values)."""
+        conversation, server = await self.levels(scope)
+        return {**server, **conversation}

@@ -275,7 +275,8 @@ class Engine(StickerEngine):
         )
         self._pending.append(job)
         self._arrived.set()
-        self._report_positions()
+        # After the scheduler's turn: a request that starts at once is told 0 only, not "1st in line".
+        self._loop.call_soon(self._report_positions)
         timeout_s = request.timeout_s if request.timeout_s is not None else self.config.timeout_s
         try:
             if self._ready is not None and not self._ready.done():

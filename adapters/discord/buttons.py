@@ -13,8 +13,8 @@ from typing import Any
 import discord
 
 from adapters.discord import errors
-from adapters.discord.context import SHUTTING_DOWN, context_of, request_from
-from adapters.discord.flows import sticker_interaction
+from adapters.discord.context import context_of, request_from
+from adapters.discord.flows import deferred, sticker_interaction
 from adapters.discord.server_sticker import (
     ServerStickerUnavailable,
     server_png,
@@ -27,56 +27,40 @@ from bot.types import RequestKind
 log = logging.getLogger(__name__)
 
 RECORD = r"(?P<record>[A-Za-z0-9_-]{1,16})"
+REDO_KINDS = {"reroll": RequestKind.REROLL, "more": RequestKind.VARIATIONS}
 
 NO_SERVER = "Server stickers can only be added inside a server."
 NEEDS_MANAGE_EXPRESSIONS = "Only members with the Manage Expressions permission can add server stickers."
 BOT_NEEDS_MANAGE_EXPRESSIONS = "I need the Manage Expressions permission to add server stickers here."
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sb:reroll:{RECORD}"):
-    def __init__(self, record_id: str) -> None:
+class RedoButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sb:(?P<action>reroll|more):{RECORD}"
+):
+    """🔄 Reroll (same words, new seed) or 4 more (variations) of a stored result."""
+
+    def __init__(self, action: str, record_id: str) -> None:
+        reroll = action == "reroll"
         super().__init__(
             discord.ui.Button(
-                label=messages.REROLL_LABEL,
-                emoji=messages.REROLL_EMOJI,
+                label=messages.REROLL_LABEL if reroll else messages.BUTTON_MORE,
+                emoji=messages.REROLL_EMOJI if reroll else None,
                 style=discord.ButtonStyle.secondary,
-                custom_id=f"sb:reroll:{record_id}",
+                custom_id=f"sb:{action}:{record_id}",
             ),
             row=0,
         )
+        self.action = action
         self.record_id = record_id
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> RerollButton:
-        return cls(match["record"])
+    ) -> RedoButton:
+        return cls(match["action"], match["record"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        request = request_from(interaction, kind=RequestKind.REROLL, parent_id=self.record_id)
-        await sticker_interaction(interaction, request, sticker_view)
-
-
-class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sb:more:{RECORD}"):
-    def __init__(self, record_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=messages.BUTTON_MORE,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"sb:more:{record_id}",
-            ),
-            row=0,
-        )
-        self.record_id = record_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> MoreButton:
-        return cls(match["record"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        request = request_from(interaction, kind=RequestKind.VARIATIONS, parent_id=self.record_id)
+        request = request_from(interaction, kind=REDO_KINDS[self.action], parent_id=self.record_id)
         await sticker_interaction(interaction, request, sticker_view)
 
 
@@ -106,18 +90,15 @@ class AddToServerButton(
         return cls(match["record"], int(match["index"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        ctx = context_of(interaction)
         refusal = self._refusal(interaction)
-        if ctx.inflight.closing:
-            refusal = SHUTTING_DOWN
         if refusal is not None:
             await errors.tell(interaction, refusal)
             return
-        async with ctx.inflight.track():
-            if not await errors.defer(interaction, ephemeral=True):
-                return
-            text = await self._add(interaction)
-            await errors.tell(interaction, text, deferred_privately=True)
+
+        async def add() -> None:
+            await errors.tell(interaction, await self._add(interaction), deferred_privately=True)
+
+        await deferred(interaction, add, ephemeral=True)
 
     @staticmethod
     def _refusal(interaction: discord.Interaction) -> str | None:
@@ -158,11 +139,11 @@ class AddToServerButton(
 def sticker_view(record_id: str, count: int) -> discord.ui.View:
     """Reroll · 4 more · 📌 Add (one add button per candidate when there are several)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(RerollButton(record_id))
-    view.add_item(MoreButton(record_id))
+    view.add_item(RedoButton("reroll", record_id))
+    view.add_item(RedoButton("more", record_id))
     for index in range(max(1, min(count, 4))):
         view.add_item(AddToServerButton(record_id, index, of=count))
     return view
 
 
-DYNAMIC_ITEMS = (RerollButton, MoreButton, AddToServerButton)
+DYNAMIC_ITEMS = (RedoButton, AddToServerButton)

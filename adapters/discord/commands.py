@@ -1,4 +1,4 @@
-"""Slash commands: /sticker, /style list|set|preview, /reactions on|off.
+"""Slash commands: /sticker, /style list|set|preview, /reactions on|off, /help.
 
 Permission rules are checked here in code (the member's resolved permissions arrive with the
 interaction); `default_permissions` only hides commands in Discord's UI and server admins can
@@ -16,24 +16,35 @@ from discord import app_commands
 from adapters.discord import errors
 from adapters.discord.buttons import sticker_view
 from adapters.discord.context import (
-    SHUTTING_DOWN,
     channel_scope,
     context_of,
     request_from,
     scope_of,
     server_scope,
 )
-from adapters.discord.flows import sticker_interaction
+from adapters.discord.flows import deferred, sticker_interaction
 from adapters.discord.render import sticker_files
 from bot import messages
+from bot.prompts import MAX_SEED
 from bot.types import RequestKind, ServiceError, StickerFile, StickerReply
+from generator.api import MAX_COUNT, MAX_PROMPT_CHARS
 
 log = logging.getLogger(__name__)
 
-PROMPT_MAX_CHARS = 300  # the core's limit (generator.api.MAX_PROMPT_CHARS); Discord enforces it in the UI
 PREVIEW_EMOJI = ("😂", "😍", "😢", "😡", "😎", "🤔")
 PREVIEW_SIZE = 4
 ONLY_IN_SERVERS = "That only works inside a server."
+HELP = "\n".join(
+    (
+        "**Stickers on demand**",
+        f"`/sticker` — draw a sticker, e.g. `eating otter`. {messages.options_hint(lambda o: f'`{o}`')}",
+        "`/style list` shows the styles, `/style preview` shows samples, "
+        "`/style set` picks the server's style (Manage Server).",
+        "`/reactions on|off` — answer emoji reactions in this channel with stickers (Manage Channels).",
+        f"Under each sticker: {messages.BUTTON_REROLL}, {messages.BUTTON_MORE}, 📌 Add to server stickers.",
+        "React to a message with an emoji like 😂 and I answer with a matching sticker.",
+    )
+)
 
 
 async def style_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -52,15 +63,19 @@ async def style_choices(interaction: discord.Interaction, current: str) -> list[
     prompt="What the sticker shows, e.g. 'eating ramen' or 'waving hello'",
     style="Art style (default: this server's style)",
     count="How many candidates to draw (1-4)",
+    seed="Repeat a result: the same words, style and seed draw the same sticker",
 )
 @app_commands.autocomplete(style=style_choices)
 async def sticker_command(
     interaction: discord.Interaction,
-    prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS],
+    prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],  # Discord enforces the core's limit in the UI
     style: str | None = None,
-    count: app_commands.Range[int, 1, 4] | None = None,
+    count: app_commands.Range[int, 1, MAX_COUNT] | None = None,
+    seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
 ) -> None:
-    request = request_from(interaction, kind=RequestKind.COMMAND, text=prompt, style=style, count=count)
+    request = request_from(
+        interaction, kind=RequestKind.COMMAND, text=prompt, style=style, count=count, seed=seed
+    )
     await sticker_interaction(interaction, request, sticker_view)
 
 
@@ -68,11 +83,7 @@ class StyleCommands(app_commands.Group, name="style", description="Sticker style
     @app_commands.command(name="list", description="Show the available sticker styles")
     async def list_styles(self, interaction: discord.Interaction) -> None:
         ctx = context_of(interaction)
-        try:
-            current = await ctx.service.default_style(scope_of(interaction))
-        except ServiceError as exc:
-            await errors.tell(interaction, exc.error.message)
-            return
+        current = await ctx.service.default_style(scope_of(interaction))
         lines = ["**Sticker styles**"]
         for style in ctx.service.styles():
             mark = " ← this server's style" if style.name == current else ""
@@ -104,36 +115,33 @@ class StyleCommands(app_commands.Group, name="style", description="Sticker style
     @app_commands.describe(name="The style to preview")
     @app_commands.autocomplete(name=style_choices)
     async def preview_style(self, interaction: discord.Interaction, name: str) -> None:
-        ctx = context_of(interaction)
-        if ctx.inflight.closing:
-            await errors.tell(interaction, SHUTTING_DOWN)
-            return
-        async with ctx.inflight.track():
-            if not await errors.defer(interaction):
-                return
-            emoji = [e for e in PREVIEW_EMOJI if ctx.service.expression_for(e) is not None][:PREVIEW_SIZE]
-            requests = [
-                request_from(interaction, kind=RequestKind.REACTION, emoji=e, style=name, count=1)
-                for e in emoji
-            ]
-            results = await asyncio.gather(*(ctx.service.handle(r) for r in requests), return_exceptions=True)
-            replies = [r for r in results if isinstance(r, StickerReply)]
-            shown = [
-                (e, r) for e, r in zip(emoji, results, strict=True) if isinstance(r, StickerReply) and r.ok
-            ]
-            stickers: list[StickerFile] = [r.stickers[0] for _e, r in shown if r.stickers]
-            if not stickers:
-                failed = next((r.error for r in replies if r.error is not None), None)
-                await errors.tell(interaction, failed.message if failed else messages.FAILED)
-                return
-            style = shown[0][1].style or name  # the canonical name, never the raw user input
-            content = f"-# {style} · preview · " + " ".join(e for e, _r in shown)
-            try:
-                await interaction.edit_original_response(
-                    content=content, attachments=sticker_files(tuple(stickers), f"{style} style preview")
-                )
-            except discord.HTTPException as exc:
-                await errors.tell(interaction, errors.describe(exc))
+        await deferred(interaction, lambda: _preview(interaction, name))
+
+
+async def _preview(interaction: discord.Interaction, name: str) -> None:
+    """A sheet of the style's character with a few expressions (asked for as "😂" and so on, like
+    a command, so a channel with reaction stickers turned off can still preview)."""
+    ctx = context_of(interaction)
+    emoji = [e for e in PREVIEW_EMOJI if ctx.service.expression_for(e) is not None][:PREVIEW_SIZE]
+    requests = [
+        request_from(interaction, kind=RequestKind.COMMAND, text=e, style=name, count=1) for e in emoji
+    ]
+    results = await asyncio.gather(*(ctx.service.handle(r) for r in requests), return_exceptions=True)
+    replies = [r for r in results if isinstance(r, StickerReply)]
+    shown = [(e, r) for e, r in zip(emoji, results, strict=True) if isinstance(r, StickerReply) and r.ok]
+    stickers: list[StickerFile] = [r.stickers[0] for _e, r in shown if r.stickers]
+    if not stickers:
+        failed = next((r.error for r in replies if r.error is not None), None)
+        await errors.tell(interaction, failed.message if failed else messages.FAILED)
+        return
+    style = shown[0][1].style or name  # the canonical name, never the raw user input
+    content = f"-# {style} · preview · " + " ".join(e for e, _r in shown)
+    try:
+        await interaction.edit_original_response(
+            content=content, attachments=sticker_files(tuple(stickers), f"{style} style preview")
+        )
+    except discord.HTTPException as exc:
+        await errors.tell(interaction, errors.describe(exc))
 
 
 class ReactionCommands(
@@ -179,6 +187,11 @@ async def _set_reactions(interaction: discord.Interaction, value: str) -> None:
         log.info("reactions confirmation not delivered: %s %s", exc.status, exc.code)
 
 
+@app_commands.command(name="help", description="How to make stickers with this bot")
+async def help_command(interaction: discord.Interaction) -> None:
+    await errors.tell(interaction, HELP)
+
+
 async def on_tree_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
     """Anything a command did not handle: log it, and give the user a short private answer."""
     log.error("slash command failed", exc_info=error)
@@ -189,4 +202,5 @@ def register(tree: app_commands.CommandTree) -> None:
     tree.add_command(sticker_command)
     tree.add_command(StyleCommands())
     tree.add_command(ReactionCommands())
+    tree.add_command(help_command)
     tree.on_error = on_tree_error  # type: ignore[method-assign]

@@ -1,8 +1,9 @@
-"""The one path every sticker interaction takes: defer at once, ask the core, render its reply."""
+"""The path every slow interaction takes: refuse while stopping, defer at once, then do the work."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -13,6 +14,9 @@ from bot import messages
 from bot.progress import QueueNotice
 from bot.types import StickerReply, StickerRequest
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
 log = logging.getLogger(__name__)
 
 
@@ -20,13 +24,9 @@ async def sticker_interaction(
     interaction: discord.Interaction, request: StickerRequest, view_for: ViewFactory
 ) -> None:
     """Defer (inside Discord's 3 s), show the place in line, then post the stickers or a private error."""
-    ctx = context_of(interaction)
-    if ctx.inflight.closing:
-        await errors.tell(interaction, SHUTTING_DOWN)
-        return
-    async with ctx.inflight.track():
-        if not await errors.defer(interaction):
-            return
+
+    async def work() -> None:
+        ctx = context_of(interaction)
         notice = QueueNotice(show_on_response(interaction))
         reply: StickerReply | None = None
         try:
@@ -39,3 +39,19 @@ async def sticker_interaction(
             await errors.tell(interaction, messages.FAILED)
             return
         await send_reply(interaction, reply, view_for)
+
+    await deferred(interaction, work)
+
+
+async def deferred(
+    interaction: discord.Interaction, work: Callable[[], Awaitable[None]], *, ephemeral: bool = False
+) -> None:
+    """Run `work` after deferring, counted as in flight so a stop lets it finish; while the bot
+    stops, the user is told so instead. Nothing happens when the interaction already expired."""
+    ctx = context_of(interaction)
+    if ctx.inflight.closing:
+        await errors.tell(interaction, SHUTTING_DOWN)
+        return
+    async with ctx.inflight.track():
+        if await errors.defer(interaction, ephemeral=ephemeral):
+            await work()

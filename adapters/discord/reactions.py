@@ -2,8 +2,8 @@
 
 Only Unicode emoji from the core's table count (custom emoji and unknown ones are ignored
 quietly), never reactions by bots or by this bot, and only in channels where reaction stickers
-are on. The same emoji on the same message is answered once. Failures are logged, never shown:
-nobody asked the bot anything, so nobody is waiting for an error.
+are on (the core refuses the others). The same emoji on the same message is answered once.
+Failures are logged, never shown: nobody asked the bot anything, so nobody is waiting for an error.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ import discord
 
 from adapters.discord import errors
 from adapters.discord.buttons import sticker_view
-from adapters.discord.context import PLATFORM, DiscordContext, channel_scope
+from adapters.discord.context import PLATFORM, DiscordContext
 from adapters.discord.render import alt_text, footer, sticker_files
 from bot.types import RequestKind, StickerRequest
 
 log = logging.getLogger(__name__)
 
-OPTION_KEY = "reactions"
-DEFAULT = "on"
 REPEAT_WINDOW_S = 600.0
 MAX_REMEMBERED = 2000
 
@@ -66,9 +64,6 @@ class ReactionReplier:
         guild_id, emoji = payload.guild_id, payload.emoji.name
         if reason is not None or guild_id is None or emoji is None:
             log.debug("reaction ignored: %s", reason)
-            return
-        scope = channel_scope(guild_id, payload.channel_id)
-        if await self._ctx.service.get_option(scope, OPTION_KEY, DEFAULT) != "on":
             return
         if not self._first_time(payload.message_id, emoji):
             return

@@ -5,7 +5,6 @@ Discord does not accept WebP for server stickers; the core converts (StickerForm
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from bot import messages
@@ -60,9 +59,7 @@ class ServerStickerUnavailable(Exception):
 
 
 def sticker_name(record: StickerRecord) -> str:
-    text = " ".join(record.text.split())
-    text = re.sub(r"\b(style|seed|n|count):\S+", "", text).strip() or record.style
-    name = text[:NAME_MAX].strip()
+    name = (" ".join(record.text.split()) or record.style)[:NAME_MAX].strip()  # options never reach records
     if len(name) < NAME_MIN:
         name = f"{record.style} sticker"[:NAME_MAX]
     return name

@@ -41,12 +41,7 @@ class Buttons:
             await best_effort(lambda: query.answer(texts.CALLBACK_UNKNOWN), what="answerCallbackQuery")
             return
         await best_effort(lambda: query.answer(texts.CALLBACK_WORKING), what="answerCallbackQuery")
-        if await self.ctx.service.record(press.record_id) is None:
-            await best_effort(
-                lambda: context.bot.send_message(message.chat.id, texts.CALLBACK_EXPIRED),
-                what=f"sendMessage to {message.chat.id}",
-            )
-            return
+        # A result that is no longer stored gets the core's NOT_FOUND answer from `serve`.
         kind = RequestKind.REROLL if press.action == callback_data.REROLL else RequestKind.VARIATIONS
         request = chat_request(message.chat, query.from_user, "", kind=kind, parent_id=press.record_id)
         await serve(self.ctx, context.bot, request, message.chat.id, message.message_id)

@@ -234,7 +234,7 @@ class ChatRoom:
             you={"id": client.user_id, "name": client.name, "session": session, "admin": client.is_admin},
             room={
                 "name": client.room,
-                "default_style": await self._default_style(scope),
+                "default_style": await self.service.default_style(scope),
                 "styles": [
                     {"name": s.name, "description": s.description, "subject": s.subject}
                     for s in self.service.styles()
@@ -254,12 +254,6 @@ class ChatRoom:
         if self._emoji is None:
             self._emoji = reaction_emoji(self.service)
         return self._emoji
-
-    async def _default_style(self, scope: Scope) -> str | None:
-        try:
-            return await self.service.default_style(scope)
-        except ServiceError:
-            return None
 
     async def _serve(self, client: Client) -> None:
         bucket = TokenBucket(self.config.messages_per_10s)
@@ -379,13 +373,13 @@ class ChatRoom:
         except ServiceError as exc:
             client.send("notice", level="error", text=exc.error.message)
             return
-        new_style = await self._default_style(_scope(client.room))
+        new_style = await self.service.default_style(_scope(client.room))
         msg = await self.history.add(
             client.room,
             "system",
             client.user_id,
             client.name,
-            confirmation or f"Room style is now {new_style}.",
+            confirmation,
             meta={"style": new_style},
         )
         room = self._room(client)
@@ -393,7 +387,7 @@ class ChatRoom:
         room.broadcast("message", message=msg.to_wire())
 
     async def _show_styles(self, client: Client) -> None:
-        current = await self._default_style(_scope(client.room))
+        current = await self.service.default_style(_scope(client.room))
         names = ", ".join(s.name for s in self.service.styles())
         client.send("notice", level="info", text=f"Room style: {current}. Styles: {names}.")
 
@@ -508,9 +502,11 @@ class ChatRoom:
         meta: dict[str, Any],
         data: bytes | None = None,
     ) -> ChatMessage | None:
-        if data is None:
+        if data is None:  # a re-send or a picked candidate: fetched by hash, so check it
             data = await self.sticker_bytes(sha256)
-        if data is None or hashlib.sha256(data).hexdigest() != sha256:
+            if data is not None and hashlib.sha256(data).hexdigest() != sha256:
+                data = None
+        if data is None:
             client.send("notice", level="error", text=messages.STICKER_GONE)
             return None
         await self.history.keep_sticker(sha256, data)

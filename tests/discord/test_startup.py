@@ -30,7 +30,12 @@ async def test_connects_with_minimal_intents_and_syncs_commands_once(
     [identify] = fake_discord.identifies
     assert identify["intents"] == GUILDS | GUILD_MESSAGE_REACTIONS
     assert not identify["intents"] & MESSAGE_CONTENT
-    assert {c["name"] for c in fake_discord.global_commands or []} == {"sticker", "style", "reactions"}
+    assert {c["name"] for c in fake_discord.global_commands or []} == {
+        "sticker",
+        "style",
+        "reactions",
+        "help",
+    }
     for _ in range(3):
         inter = await fake_discord.slash(guild, guild.members[0], "sticker", [option("prompt", "hi")])
         await fake_discord.wait_answered(inter)
@@ -51,7 +56,12 @@ async def test_guild_ids_sync_commands_to_those_servers_only(
 ) -> None:
     await start_bot(guild_ids=[guild.id])
     assert fake_discord.global_commands is None
-    assert {c["name"] for c in fake_discord.guild_commands[guild.id]} == {"sticker", "style", "reactions"}
+    assert {c["name"] for c in fake_discord.guild_commands[guild.id]} == {
+        "sticker",
+        "style",
+        "reactions",
+        "help",
+    }
     inter = await fake_discord.slash(guild, guild.members[0], "sticker", [option("prompt", "hi")])
     await fake_discord.wait_answered(inter)
 

@@ -6,6 +6,7 @@ import asyncio
 import re
 
 from adapters.discord import DiscordAdapter
+from bot.messages import BUTTON_MORE, BUTTON_REROLL, OPTION_EXAMPLES
 from tests.discord.conftest import option
 from tests.fakes.discord_server import FakeDiscord, FakeGuild
 from tests.fakes.fake_engine import FakeEngine
@@ -116,3 +117,24 @@ async def test_user_text_echoed_back_never_pings(
     )
     await fake_discord.wait_answered(inter)
     assert "@everyone" in inter.ephemeral_texts[0]  # echoed, and the fake checked allowed_mentions
+
+
+async def test_seed_option_repeats_a_result(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild, fake_engine: FakeEngine
+) -> None:
+    inter = await fake_discord.slash(
+        guild, guild.members[0], "sticker", [option("prompt", "waving"), option("seed", 1234, kind=4)]
+    )
+    await fake_discord.wait_answered(inter)
+    assert inter.sticker_messages()[0].content == "-# otter · seed 1234"
+    assert fake_engine.ran[-1].seed == 1234
+
+
+async def test_help_names_the_same_options_and_buttons_as_the_other_platforms(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+) -> None:
+    inter = await fake_discord.slash(guild, guild.members[0], "help")
+    await fake_discord.wait_answered(inter)
+    [text] = inter.ephemeral_texts
+    for fact in ("/sticker", "/style", "/reactions", *OPTION_EXAMPLES, BUTTON_REROLL, BUTTON_MORE):
+        assert fact in text

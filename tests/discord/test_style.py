@@ -75,3 +75,19 @@ async def test_style_preview_of_unknown_style_is_a_private_error(
     )
     await fake_discord.wait_answered(inter)
     assert inter.ephemeral_texts and "don't know the style" in inter.ephemeral_texts[0]
+
+
+async def test_style_preview_works_where_reaction_stickers_are_off(
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+) -> None:
+    admin = MEMBER_PERMISSIONS | MANAGE_GUILD
+    off = await fake_discord.slash(
+        guild, guild.members[0], "reactions", [subcommand("off")], permissions=admin
+    )
+    await fake_discord.wait_answered(off)
+    inter = await fake_discord.slash(
+        guild, guild.members[0], "style", [subcommand("preview", option("name", "rabbit"))]
+    )
+    await fake_discord.wait_answered(inter)
+    [sheet] = inter.sticker_messages()
+    assert len(sheet.uploads) == 4 and not inter.ephemeral_texts

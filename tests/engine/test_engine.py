@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -512,3 +513,48 @@ async def test_engine_can_start_again_after_close():
         assert (await engine.generate(req())).stickers
         await engine.close()
     assert len(pipeline.calls) == 2
+
+
+async def test_post_processing_overlaps_the_next_pipeline_call():
+    pipeline = CountingPipeline(gate=threading.Event())
+    overlapped: list[bool] = []
+
+    def finisher(image, style, request):
+        if request.prompt == "first":  # blocks until the worker has started the next batch
+            overlapped.append(_wait_for(lambda: len(pipeline.calls) >= 2))
+        return plain_webp(image, style, request)
+
+    engine = Engine(lambda: pipeline, STYLES, EngineConfig(max_wait_ms=0), finisher=finisher)
+    await engine.start()
+    try:
+        first = await occupy(engine, pipeline)
+        second = asyncio.create_task(engine.generate(req("second", "rabbit")))
+        await until(lambda: engine.queue_length() == 1)
+        pipeline.gate.set()
+        await asyncio.gather(first, second)
+    finally:
+        await engine.close()
+    assert overlapped == [True]
+
+
+def _wait_for(condition: Callable[[], bool]) -> bool:
+    """Blocking poll for a post-processing thread; False after 5 s."""
+    deadline = time.monotonic() + 5
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+async def test_request_that_starts_at_once_is_only_told_zero():
+    pipeline = CountingPipeline()
+    engine = make_engine(pipeline)
+    await engine.start()
+    await engine.wait_ready()
+    seen: list[int] = []
+    try:
+        await engine.generate(req(), on_position=seen.append)
+    finally:
+        await engine.close()
+    assert seen == [0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.messages import STICKER_GONE
 from tests.fakes.telegram_api import BOT_USERNAME, MAX_STATIC_SET_SIZE, FakeBotAPI, StickerSetState
 from tests.telegram.conftest import Harness
 
@@ -144,7 +145,8 @@ async def test_unknown_or_expired_buttons_get_a_short_answer(bot: Harness) -> No
     api.callback_update(USER, GROUP, message["message_id"], "p:doesnotexist:0")
     await api.wait_calls("answerCallbackQuery", 3)
     assert all(t.get("text") for t in toasts(api))
-    await api.wait_calls("sendMessage")  # "too old" for the reroll
+    [gone] = await api.wait_calls("sendMessage")  # for the reroll
+    assert gone.params["text"] == STICKER_GONE
     assert len(bot.engine.ran) == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from bot.messages import BUTTON_MORE, BUTTON_REROLL, OPTION_EXAMPLES
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.telegram.conftest import Harness
 
@@ -101,6 +102,8 @@ async def test_help_mentions_reactions_need_admin(bot: Harness) -> None:
     [call] = await bot.api.wait_calls("sendMessage")
     text = call.params["text"]
     assert "administrator" in text and "/style" in text and "@sticker_test_bot" in text
+    for fact in (*OPTION_EXAMPLES, BUTTON_REROLL, BUTTON_MORE):  # the same facts on every platform
+        assert fact in text
 
 
 async def test_start_greets(bot: Harness) -> None:

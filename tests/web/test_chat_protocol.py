@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.config import WebConfig
+from bot.messages import BUTTON_MORE, BUTTON_REROLL, OPTION_EXAMPLES
 from tests.web.conftest import Harness
 
 
@@ -143,7 +144,9 @@ async def test_help_and_unknown_commands_answer_only_the_sender(chat: Harness) -
     alice = await room.join("Alice")
     bob = await room.join("Bob")
     await alice.send("chat", text="/help")
-    assert "/sticker" in (await alice.expect("notice"))["text"]
+    help_text = (await alice.expect("notice"))["text"]
+    for fact in ("/sticker", "/style", *OPTION_EXAMPLES, BUTTON_REROLL, BUTTON_MORE):
+        assert fact in help_text
     await alice.send("chat", text="/frobnicate now")
     notice = await alice.expect("notice")
     assert notice["level"] == "error" and "/frobnicate" in notice["text"]
