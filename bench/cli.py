@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-sizes", help="comma-separated batch sizes for throughput (default: 1,4,8,16 GPU; 1,4 CPU)"
     )
     full.add_argument("--switches", type=int, help="style switches to time (default: 6 GPU, 2 CPU)")
+    full.add_argument(
+        "--compile",
+        default="auto",
+        choices=("auto", "off", "regional", "full"),
+        help="model.compile for the engine side (default auto: regional on CUDA, off on CPU)",
+    )
     full.add_argument("--no-bare", action="store_true", help="skip the bare fp32 diffusers comparison")
     full.add_argument("--no-switch", action="store_true", help="skip the LoRA style-switch measurement")
     return parser

@@ -46,6 +46,7 @@ class FullSizeOptions:
     bare: bool = True
     switch: bool = True
     tiny_autoencoder: bool = True
+    compile: str = "auto"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> FullSizeOptions:
@@ -61,6 +62,7 @@ class FullSizeOptions:
             bare_runs=5 if cuda else 1,
             bare=not args.no_bare,
             switch=not args.no_switch,
+            compile=args.compile,
         )
 
 
@@ -165,7 +167,9 @@ def _engine_pipeline(report: Report, section: str, pipe, choice, styles_dir: Pat
     if opts.tiny_autoencoder:
         tiny = AutoencoderTiny(**TINY_AUTOENCODER_CONFIG)  # taesdxl architecture, 2 x 1.2 M parameters
         pipe.vae = tiny.to(device=choice.device, dtype=choice.dtype)
-    model_cfg = ModelConfig(device=choice.device.type, dtype=str(choice.dtype).removeprefix("torch."))
+    model_cfg = ModelConfig(
+        device=choice.device.type, dtype=str(choice.dtype).removeprefix("torch."), compile=opts.compile
+    )
     sticker_pipe = StickerPipeline.from_pipeline(pipe, StyleRegistry.load(styles_dir), model_cfg, choice)
     if sticker_pipe.unavailable:
         raise RuntimeError(f"benchmark styles unavailable: {sticker_pipe.unavailable}")
