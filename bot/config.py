@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import yaml
 
 from generator.options import EngineConfig, ModelConfig
+from generator.styles import SHIPPED_STYLES_DIR
 
 __all__ = ["AppConfig", "ConfigError", "EngineConfig", "ModelConfig", "load_config", "validate_config"]
 
@@ -176,8 +177,30 @@ def load_config(
             for name in parents:
                 section = getattr(section, name)
             setattr(section, key, value.strip())
+    _resolve_paths(config, source)
     validate_config(config, where)
     return config
+
+
+def _resolve_paths(config: AppConfig, source: Path | None) -> None:
+    """Relative paths in a config file are relative to that file: `stickerbot run` works anywhere.
+
+    With no config file, the styles directory falls back to the shipped `styles/` when the working
+    directory has none; data paths stay relative to the working directory.
+    """
+    engine = config.engine
+    if source is not None:
+        base = source.resolve().parent
+        if not Path(engine.styles_dir).is_absolute():
+            engine.styles_dir = str(base / engine.styles_dir)
+        if not Path(config.storage.cache_dir).is_absolute():
+            config.storage.cache_dir = str(base / config.storage.cache_dir)
+        prefix = "sqlite:///"
+        url = config.storage.url
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+            config.storage.url = prefix + str(base / url[len(prefix) :])
+    elif not Path(engine.styles_dir).is_dir() and engine.styles_dir == EngineConfig.styles_dir:
+        engine.styles_dir = str(SHIPPED_STYLES_DIR)
 
 
 def required_secret(value: str | None, dotted: str) -> str:

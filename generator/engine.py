@@ -295,13 +295,17 @@ class Engine(StickerEngine):
     # ------------------------------------------------------------------ worker thread
     def _load(self) -> None:
         """Runs in the worker thread: build the pipeline (and warm it up) or store the typed error."""
+        started = time.perf_counter()
         try:
             pipeline = self._factory()
             if self._warmup:
                 pipeline.warmup()
             self._unavailable = dict(pipeline.unavailable)
             self._pipeline = pipeline
+            log.info("sticker model ready in %.1f s", time.perf_counter() - started)
         except GeneratorError as exc:
+            # The operator sees why stickers cannot be made; users get exc.user_message per request.
+            log.error("the sticker model is not available: %s", exc)
             self._load_error = exc
         except Exception as exc:
             log.exception("loading the sticker model failed")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import struct
 import time
 from collections import OrderedDict
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from diffusers import StableDiffusionXLPipeline
@@ -86,21 +88,47 @@ def _check_safetensors_header(path: Path, size: int) -> None:
 
 
 def download_hub_lora(ref: LoraRef) -> Path:
-    """Fetch a hub LoRA's `.safetensors` file into the Hugging Face cache (or find it there)."""
-    from huggingface_hub import hf_hub_download
+    """Find a hub LoRA's `.safetensors` file in the Hugging Face cache, or download it there.
+
+    The cache is tried first, then the hub only if it answers a quick connection probe: an offline
+    machine learns "unavailable" at once instead of after huggingface_hub's retry back-off (~20 s).
+    """
+    from huggingface_hub import constants, hf_hub_download
 
     assert ref.weight_name is not None
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    try:
+
+    def fetch(local_only: bool) -> Path:
         return Path(
-            hf_hub_download(ref.source, ref.weight_name, revision=ref.revision, local_files_only=offline)
+            hf_hub_download(ref.source, ref.weight_name, revision=ref.revision, local_files_only=local_only)
         )
+
+    try:
+        try:
+            return fetch(local_only=True)
+        except Exception:
+            if offline or not _hub_reachable(constants.ENDPOINT):
+                raise
+            return fetch(local_only=False)
     except Exception as exc:  # offline, unreachable, missing repo/file: all mean "unavailable"
         raise StyleError(
             f"LoRA {ref.source}/{ref.weight_name} is not cached and could not be downloaded from the hub; "
             f"fetch it with `huggingface-cli download {ref.source} {ref.weight_name}`.",
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
+
+
+def _hub_reachable(endpoint: str, timeout_s: float = 3.0) -> bool:
+    parsed = urlparse(endpoint)
+    host = parsed.hostname
+    if not host:
+        return False
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def resolve_lora(ref: LoraRef, downloader: Downloader = download_hub_lora) -> Path:

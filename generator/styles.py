@@ -42,6 +42,8 @@ MATTING_RE = re.compile(r"^(flood|rembg:[a-z0-9_.-]{1,64})$")
 TEMPLATE_FIELD_RE = re.compile(r"\{([^{}]*)\}")
 TEMPLATE_FIELDS = frozenset({"expression", "subject", "trigger"})
 DEFAULT_TEMPLATE = "{expression}, {subject}, {trigger}"
+SHIPPED_STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
+"""The styles that ship with Stickerbot (the checkout's top-level `styles/`)."""
 MAX_STYLE_FILE_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 400
 MAX_LORAS = 8

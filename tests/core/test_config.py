@@ -33,7 +33,31 @@ def test_example_config_is_the_defaults() -> None:
     config = load_config(EXAMPLE, env={})
     defaults = AppConfig()
     defaults.source = EXAMPLE
+    base = EXAMPLE.resolve().parent  # relative paths in a config file are relative to the file
+    defaults.engine.styles_dir = str(base / "styles")
+    defaults.storage.cache_dir = str(base / "data" / "cache")
+    defaults.storage.url = f"sqlite:///{base}/data/stickerbot.db"
     assert config == defaults
+
+
+def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
+    conf = tmp_path / "conf" / "bot.yaml"
+    conf.parent.mkdir()
+    conf.write_text(
+        "engine:\n  styles_dir: my-styles\nstorage:\n  url: sqlite:///db/s.db\n  cache_dir: /abs/cache\n"
+    )
+    config = load_config(conf, env={})
+    assert config.engine.styles_dir == str(conf.parent.resolve() / "my-styles")
+    assert config.storage.url == f"sqlite:///{conf.parent.resolve()}/db/s.db"
+    assert config.storage.cache_dir == "/abs/cache"
+
+
+def test_without_a_config_the_shipped_styles_are_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    styles_dir = Path(load_config(None, env={}).engine.styles_dir)
+    assert styles_dir.is_absolute() and (styles_dir / "otter.yaml").is_file()
 
 
 def _field_paths(cls: Any, prefix: str = "") -> set[str]:
