@@ -185,10 +185,11 @@ def load_config(
 def _resolve_paths(config: AppConfig, source: Path | None) -> None:
     """Relative paths in a config file are relative to that file: `stickerbot run` works anywhere.
 
-    With no config file, the styles directory falls back to the shipped `styles/` when the working
-    directory has none; data paths stay relative to the working directory.
+    The default styles directory falls back to `./styles`, then to the shipped `styles/`, when the
+    config file's directory has none; data paths with no config file stay relative to the working directory.
     """
     engine = config.engine
+    default_styles = engine.styles_dir == EngineConfig.styles_dir
     if source is not None:
         base = source.resolve().parent
         if not Path(engine.styles_dir).is_absolute():
@@ -197,20 +198,11 @@ def _resolve_paths(config: AppConfig, source: Path | None) -> None:
             config.storage.cache_dir = str(base / config.storage.cache_dir)
         prefix = "sqlite:///"
         url = config.storage.url
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
             config.storage.url = prefix + str(base / url[len(prefix) :])
-    elif not Path(engine.styles_dir).is_dir() and engine.styles_dir == EngineConfig.styles_dir:
-        engine.styles_dir = str(SHIPPED_STYLES_DIR)
-
-
-def required_secret(value: str | None, dotted: str) -> str:
-    """A secret from the config, else from its environment variable (configs built in code skip
-    `load_config`, which reads those). Raises ConfigError naming both places when it is unset."""
-    var = next(v for v, d in ENV_SECRETS.items() if d == dotted)
-    secret = (value or os.environ.get(var) or "").strip()
-    if not secret:
-        raise ConfigError(f"{dotted} is not set (put it in the config or in {var})")
-    return secret
+    if default_styles and not Path(engine.styles_dir).is_dir():
+        local = Path(EngineConfig.styles_dir)
+        engine.styles_dir = str(local.resolve() if local.is_dir() else SHIPPED_STYLES_DIR)
 
 
 def secret_values(config: AppConfig) -> list[str]:
