@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from generator.engine import StylePipeline
+from generator.api import GenerationRequest
+from generator.engine import StylePipeline, sticker_finisher
 from generator.styles import StyleSpec
 from generator.training.errors import StudioError
 
@@ -33,6 +35,7 @@ class SheetLayout:
     padding: int = 8
     title_height: int = 36
     background: tuple[int, int, int] = (245, 245, 245)
+    checker: int = 16  # checkerboard square behind each sticker, so transparency is visible
 
     def size(self, count: int) -> tuple[int, int]:
         """Pixel size of a sheet of `count` images."""
@@ -67,11 +70,35 @@ def contact_sheet(
     label_font = _font(16)
     for index, (image, label) in enumerate(zip(images, labels, strict=True)):
         x, y = layout.cell_origin(index)
-        tile = image.convert("RGBA").resize((layout.cell, layout.cell), Image.Resampling.LANCZOS)
-        sheet.paste(tile, (x, y), tile)
+        tile = image.convert("RGBA")
+        tile.thumbnail((layout.cell, layout.cell), Image.Resampling.LANCZOS)
+        sheet.paste(_checkerboard(layout.cell, layout.checker), (x, y))
+        offset = ((layout.cell - tile.width) // 2, (layout.cell - tile.height) // 2)
+        sheet.paste(tile, (x + offset[0], y + offset[1]), tile)
         centre = (x + layout.cell // 2, y + layout.cell + layout.label_height // 2)
         draw.text(centre, label, fill=(60, 60, 60), font=label_font, anchor="mm")
     return sheet
+
+
+def _checkerboard(size: int, square: int) -> Image.Image:
+    board = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(board)
+    for top in range(0, size, square):
+        for left in range((top // square) % 2 * square, size, 2 * square):
+            draw.rectangle((left, top, left + square - 1, top + square - 1), fill=(226, 226, 232))
+    return board
+
+
+def finished_stickers(images: Sequence[Image.Image], spec: StyleSpec, seed: int) -> list[Image.Image]:
+    """The engine's own post-processing (cut-out, outline), so the sheet shows what users will get."""
+    finish = sticker_finisher({spec.name: spec.matting or "flood"})
+    summary = spec.summary()
+    stickers = []
+    for index, image in enumerate(images):
+        request = GenerationRequest(prompt=spec.subject, style=spec.name, seed=seed + index)
+        with Image.open(io.BytesIO(finish(image, summary, request))) as decoded:
+            stickers.append(decoded.convert("RGBA"))
+    return stickers
 
 
 def preview_prompts(spec: StyleSpec) -> list[str]:
@@ -85,8 +112,12 @@ def render_preview(
     size: int = 512,
     seed: int = 0,
     layout: SheetLayout | None = None,
+    finish: bool = True,
 ) -> Image.Image:
-    """Generate the eight expressions with the style's fused weights and lay them out."""
+    """Generate the eight expressions with the style's fused weights and lay them out.
+
+    With `finish` (the default) each image goes through the engine's post-processing first.
+    """
     pipeline.activate_style(spec.name)
     prompts = preview_prompts(spec)
     images: list[Image.Image] = []
@@ -95,6 +126,8 @@ def render_preview(
         seeds = [seed + start + i for i in range(len(chunk))]
         negatives = [spec.negative_prompt] * len(chunk)
         images.extend(pipeline.run(chunk, negatives, seeds, spec.steps, size, size))
+    if finish:
+        images = finished_stickers(images, spec, seed)
     labels = [label for label, _ in EXPRESSIONS]
     return contact_sheet(images, labels, f"{spec.name}: {spec.subject}", layout)
 

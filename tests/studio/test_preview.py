@@ -52,3 +52,19 @@ def test_preview_renders_every_expression_with_the_style(
     assert sheet.size == SMALL.size(len(EXPRESSIONS))
     tiles = [np.asarray(sheet.crop((*o, o[0] + 32, o[1] + 32))) for o in map(SMALL.cell_origin, range(8))]
     assert len({tile.tobytes() for tile in tiles}) == 8  # eight different pictures
+
+
+def test_preview_shows_finished_stickers_over_a_checkerboard(
+    tmp_path: Path, tiny_pipe: StableDiffusionXLPipeline
+) -> None:
+    spec = write_style(
+        tmp_path, StyleDraft(name="plain", description="prompt only", subject="otter", triggers=["dm"])
+    )
+    pipeline = StickerPipeline.from_pipeline(tiny_pipe, StyleRegistry([spec]), ModelConfig(compile="off"))
+    finished = render_preview(pipeline, spec, size=64, layout=SMALL)
+    raw = render_preview(pipeline, spec, size=64, layout=SMALL, finish=False)
+    assert finished.size == raw.size
+    x, y = SMALL.cell_origin(0)
+    # Stickers have transparent corners (a margin, rounded or cut-out edges): the checkerboard shows there.
+    assert finished.getpixel((x + 1, y + 1)) in {(255, 255, 255), (226, 226, 232)}
+    assert finished.tobytes() != raw.tobytes()
