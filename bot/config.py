@@ -205,6 +205,16 @@ def _resolve_paths(config: AppConfig, source: Path | None) -> None:
         engine.styles_dir = str(local.resolve() if local.is_dir() else SHIPPED_STYLES_DIR)
 
 
+def required_secret(value: str | None, dotted: str) -> str:
+    """A secret from the config, else from its environment variable (configs built in code skip
+    `load_config`, which reads those). Raises ConfigError naming both places when it is unset."""
+    var = next(v for v, d in ENV_SECRETS.items() if d == dotted)
+    secret = (value or os.environ.get(var) or "").strip()
+    if not secret:
+        raise ConfigError(f"{dotted} is not set (put it in the config or in {var})")
+    return secret
+
+
 def secret_values(config: AppConfig) -> list[str]:
     """Every configured secret, for masking in logs."""
     found: list[str] = []
