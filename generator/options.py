@@ -22,6 +22,7 @@ class ModelConfig:
     fuse_qkv: bool = True
     compile: str = "auto"  # auto | off | regional | full
     warmup: bool = True
+    prompt_cache: int = 256  # prompt embeddings kept for rerolls (same prompt, new seed); 0 = off
 
 
 @dataclass

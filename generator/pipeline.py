@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
@@ -30,6 +31,47 @@ from generator.styles import StyleRegistry, StyleSpec
 log = logging.getLogger(__name__)
 
 DEFAULT_HOT_STYLES = 2
+DEFAULT_PROMPT_CACHE = 256
+
+
+class PromptEmbeddingCache:
+    """Least-recently-used SDXL prompt embeddings (per-token states + pooled), one entry per prompt.
+
+    Rerolls and "more like this" repeat a prompt with new seeds; encoding it again through both CLIP
+    encoders costs about a tenth of a full-size CPU sticker. An entry is keyed by the prompt and by
+    the text-encoder weights it was made with: a style whose LoRAs touch a text encoder has its own
+    entries, styles that only change the UNet share the base ones, and `clear` drops everything when
+    styles are re-read.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(0, capacity)
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[str, str], embeds: torch.Tensor, pooled: torch.Tensor) -> None:
+        if self.capacity == 0:
+            return
+        self._entries[key] = (embeds, pooled)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 class StickerPipeline:
@@ -43,6 +85,7 @@ class StickerPipeline:
         *,
         hot_styles: int = DEFAULT_HOT_STYLES,
         downloader: Downloader = download_hub_lora,
+        prompt_cache: int = DEFAULT_PROMPT_CACHE,
     ) -> None:
         self.pipe = pipe
         self.choice = choice
@@ -55,6 +98,7 @@ class StickerPipeline:
         self._downloader = downloader
         self._fuser = LoraFuser(pipe, hot_styles=hot_styles)
         self._active: str | None = None
+        self.prompt_cache = PromptEmbeddingCache(prompt_cache)
 
     # ----------------------------------------------------------------------- construction
     @classmethod
@@ -94,13 +138,21 @@ class StickerPipeline:
         if choice is None:
             choice = DeviceChoice(pipe.device, pipe.unet.dtype, "given pipeline")
         pipe.set_progress_bar_config(disable=True)
-        sticker_pipe = cls(pipe, choice, styles, hot_styles=hot_styles, downloader=downloader)
+        sticker_pipe = cls(
+            pipe,
+            choice,
+            styles,
+            hot_styles=hot_styles,
+            downloader=downloader,
+            prompt_cache=model_cfg.prompt_cache,
+        )
         sticker_pipe.prepare_styles()
         sticker_pipe.speedups = apply_speedups(pipe, model_cfg, choice)
         return sticker_pipe
 
     def prepare_styles(self) -> None:
         """Read every style's LoRAs into fusable weights; broken ones go to `unavailable`."""
+        self.prompt_cache.clear()  # cached embeddings may come from text-encoder weights read before
         for spec in self.styles:
             if not spec.loras:
                 continue
@@ -173,8 +225,12 @@ class StickerPipeline:
                 detail=f"{len(prompts)} prompts, {len(negative_prompts)} negatives, {len(seeds)} seeds",
             )
         generators = [torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds]
+        prompt_args: dict[str, object] = {"prompt": list(prompts)}
+        if self.prompt_cache.capacity:
+            embeds, pooled = self._encode_prompts(list(prompts))
+            prompt_args = {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled}
         result = self.pipe(
-            prompt=list(prompts),
+            **prompt_args,
             negative_prompt=list(negative_prompts) if any(negative_prompts) else None,
             num_inference_steps=steps,
             guidance_scale=0.0,
@@ -184,6 +240,43 @@ class StickerPipeline:
             output_type="pil",
         )
         return list(result.images)
+
+    def _text_weights_key(self) -> str:
+        """Which text-encoder weights are current: the active style's when its LoRAs touch a text
+        encoder, otherwise the base ones (shared by every UNet-only style)."""
+        weights = self._weights.get(self._active) if self._active is not None else None
+        if weights is not None and any(component != "unet" for component, _ in weights.layers):
+            return self._active or ""
+        return ""
+
+    @torch.inference_mode()
+    def _encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt embeddings for a batch, encoding only the prompts not in the cache (in one call).
+
+        Guidance is 0.0 (SDXL-Turbo), so only the positive embeddings are needed."""
+        text_key = self._text_weights_key()
+        found: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        missing: list[str] = []
+        for prompt in prompts:
+            if prompt in found or prompt in missing:
+                continue
+            entry = self.prompt_cache.get((text_key, prompt))
+            if entry is None:
+                missing.append(prompt)
+            else:
+                found[prompt] = entry
+        if missing:
+            embeds, _, pooled, _ = self.pipe.encode_prompt(
+                prompt=missing, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False
+            )
+            for index, prompt in enumerate(missing):
+                entry = (embeds[index : index + 1].clone(), pooled[index : index + 1].clone())
+                self.prompt_cache.put((text_key, prompt), *entry)
+                found[prompt] = entry
+        return (
+            torch.cat([found[prompt][0] for prompt in prompts]),
+            torch.cat([found[prompt][1] for prompt in prompts]),
+        )
 
     def warmup(self, batch_sizes: Sequence[int] | None = None, size: tuple[int, int] = (512, 512)) -> float:
         """Run the pipeline once per batch size (compiles kernels, fills caches); returns ms spent.
@@ -206,4 +299,10 @@ def load_sticker_pipeline(
     return StickerPipeline.load(model_cfg, StyleRegistry.load(styles_dir), hot_styles=hot_styles)
 
 
-__all__ = ["DEFAULT_HOT_STYLES", "StickerPipeline", "load_sticker_pipeline"]
+__all__ = [
+    "DEFAULT_HOT_STYLES",
+    "DEFAULT_PROMPT_CACHE",
+    "PromptEmbeddingCache",
+    "StickerPipeline",
+    "load_sticker_pipeline",
+]
