@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from bot.commands import cutout, generate, run, studio, styles
 from bot.config import ConfigError
+from bot.logs import configure_cli_logging
 from generator.api import GeneratorError
 
 log = logging.getLogger("stickerbot")
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stickerbot", description="Real-time chat stickers from SDXL-Turbo."
     )
+    parser.add_argument(*VERBOSE_FLAGS, dest="verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(sub)
     generate.register(sub)
@@ -29,12 +31,40 @@ def build_parser() -> argparse.ArgumentParser:
     dev_parser = sub.add_parser("dev", help="developer tools (tiny test model)")
     dev_sub = dev_parser.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
     generate.register_dev(dev_sub)
+    _add_verbose_to_commands(parser)
     return parser
+
+
+VERBOSE_FLAGS = ("-v", "--verbose")
+VERBOSE_HELP = "show progress and library logs (one-shot commands are quiet by default)"
+
+
+def _add_verbose_to_commands(parser: argparse.ArgumentParser) -> None:
+    """Accept `-v` after the command too (`stickerbot generate -v …`), unless a command has its own."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                if not any(flag in command._option_string_actions for flag in VERBOSE_FLAGS):
+                    command.add_argument(
+                        *VERBOSE_FLAGS,
+                        dest="verbose",
+                        action="store_true",
+                        default=argparse.SUPPRESS,
+                        help=VERBOSE_HELP,
+                    )
+                _add_verbose_to_commands(command)
+
+
+ONE_SHOT_EXEMPT = frozenset({"run"})
+"""Commands that set up their own logging (`run` follows the config's `logging:` section)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    root = logging.getLogger()
+    level = root.level
+    handler = configure_cli_logging(args.verbose) if args.command not in ONE_SHOT_EXEMPT else None
     try:
         return int(args.func(args) or 0)
     except (GeneratorError, ConfigError) as exc:
@@ -42,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        if handler is not None:  # leave logging as it was for in-process callers (tests, scripts)
+            root.removeHandler(handler)
+            root.setLevel(level)
 
 
 if __name__ == "__main__":

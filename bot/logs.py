@@ -12,8 +12,10 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -100,11 +102,66 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+class _DropMessages(logging.Filter):
+    """Drops records whose message starts with one of `prefixes`."""
+
+    def __init__(self, *prefixes: str) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefixes)
 
 
-def configure_logging(cfg: LoggingConfig, secrets: Iterable[str] = (), stream: Any = None) -> logging.Handler:
-    """Install the stickerbot handler on the root logger (replacing an earlier one)."""
+_HUB_FALLBACK = _DropMessages("Couldn't connect to the Hub")
+
+
+def quiet_libraries(*, progress_bars: bool = False) -> None:
+    """Silence library chatter that says nothing an operator can act on (idempotent).
+
+    - progress bars of model loading ("Loading pipeline components", "Loading weights"), unless
+      `progress_bars`: through tqdm's and the hub's environment switches, which only take effect
+      when set before those libraries are imported (our commands import them lazily) and which
+      an operator's own setting overrides;
+    - transformers: "requires torchvision; falling back to …Pil" (we never use torchvision);
+    - diffusers: the `torch_dtype` → `dtype` FutureWarning (a rename inside the library's API);
+    - diffusers: "Couldn't connect to the Hub … will try the local cache" (offline machines;
+      when the cache lacks the model, our own `ModelMissing` message says what to do).
+    """
+    if not progress_bars:
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="`torch_dtype` is deprecated", category=FutureWarning)
+    hub = logging.getLogger("diffusers.pipelines.pipeline_utils")
+    if _HUB_FALLBACK not in hub.filters:
+        hub.addFilter(_HUB_FALLBACK)
+
+
+class _BelowError(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+def configure_cli_logging(verbose: bool, stream: Any = None) -> logging.Handler:
+    """Logging for one-shot commands (`generate`, `styles …`, `cutout`).
+
+    Quiet by default: warnings only, as `warning: …`, and no errors, because every error ends the
+    command with one `stickerbot: …` line. `verbose` shows INFO and up in the full format."""
+    quiet_libraries(progress_bars=verbose)
+    handler = _install(stream)
+    if verbose:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        logging.getLogger().setLevel(logging.INFO)
+    else:
+        handler.addFilter(_BelowError())
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        logging.getLogger().setLevel(logging.WARNING)
+    return handler
+
+
+def _install(stream: Any) -> logging.Handler:
+    """Replace an earlier stickerbot handler on the root logger with a fresh one."""
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_stickerbot", False):
@@ -112,9 +169,20 @@ def configure_logging(cfg: LoggingConfig, secrets: Iterable[str] = (), stream: A
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._stickerbot = True  # type: ignore[attr-defined]
     handler.addFilter(RequestIdFilter())
+    root.addHandler(handler)
+    return handler
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def configure_logging(cfg: LoggingConfig, secrets: Iterable[str] = (), stream: Any = None) -> logging.Handler:
+    """Install the stickerbot handler on the root logger (replacing an earlier one)."""
+    quiet_libraries()
+    root = logging.getLogger()
+    handler = _install(stream)
     handler.addFilter(SecretMaskFilter(secrets))
     handler.setFormatter(JsonFormatter() if cfg.json else logging.Formatter(TEXT_FORMAT))
-    root.addHandler(handler)
     root.setLevel(cfg.level.upper())
     for noisy in ("httpx", "httpcore", "aiohttp.access", "discord.gateway"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -33,6 +33,14 @@ BUTTON_MORE = f"{VARIATIONS_COUNT} more"
 OPTION_EXAMPLES = ("style:NAME", f"n:{MAX_COUNT}", "seed:42")
 
 
+def model_missing(model: str) -> str:
+    """The answer while the diffusion model is not installed: names it and says who can fix it."""
+    return (
+        f"Stickers are unavailable: the model {model} is not installed here, so the bot's operator "
+        "needs to download it or point model.path at a local copy."
+    )
+
+
 def options_hint(code: Callable[[str], str] = str) -> str:
     """ "Options: style:NAME, n:4, seed:42." with each option passed through `code` (markup)."""
     return "Options: " + ", ".join(code(o) for o in OPTION_EXAMPLES) + "."

@@ -43,6 +43,7 @@ from bot.types import (
     RequestKind,
     Scope,
     ServiceError,
+    ServiceHealth,
     StickerFile,
     StickerFormat,
     StickerRecord,
@@ -290,7 +291,7 @@ class StickerService(StickerServiceAPI):
             except GeneratorError as exc:
                 if isinstance(exc, EngineClosed) or not isinstance(exc, tuple(_GENERATOR_KINDS)):
                     log.warning("engine error: %s", exc)
-                reply = StickerReply(request=request, error=user_error_for(exc))
+                reply = StickerReply(request=request, error=self.user_error(exc))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -320,6 +321,28 @@ class StickerService(StickerServiceAPI):
                 elapsed * 1000,
             )
             return reply
+
+    def health(self) -> ServiceHealth:
+        """Ready once the engine has loaded its model; with `problem` set when loading failed."""
+        error = getattr(self.engine, "load_error", None)
+        if isinstance(error, GeneratorError):
+            return ServiceHealth(ready=False, problem=self.user_error(error))
+        return ServiceHealth(ready=bool(getattr(self.engine, "ready", True)))
+
+    def user_error(self, exc: GeneratorError) -> UserError:
+        """`user_error_for`, except that a missing model gets a sentence for chat users (who
+        can't run `huggingface-cli`) naming the model and who can fix it."""
+        if isinstance(exc, ModelMissing):
+            return UserError(ErrorKind.MODEL_MISSING, messages.model_missing(self._missing_model(exc)))
+        return user_error_for(exc)
+
+    def _missing_model(self, exc: ModelMissing) -> str:
+        """Which configured model `exc` is about: the tiny VAE when its message names only that."""
+        model = self.config.model
+        text = exc.user_message
+        if model.tiny_vae and model.tiny_vae in text and model.path not in text:
+            return model.tiny_vae
+        return model.path
 
     def styles(self) -> Sequence[StyleInfo]:
         return [StyleInfo(s.name, s.description, s.subject) for s in self.engine.styles()]

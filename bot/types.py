@@ -130,6 +130,15 @@ class StickerReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceHealth:
+    """Whether stickers can be made right now. `problem` is what to tell users when they can't
+    (e.g. the model is missing); `ready` is False while the model is still loading, too."""
+
+    ready: bool = True
+    problem: UserError | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StyleInfo:
     name: str
     description: str
@@ -184,6 +193,11 @@ class StickerServiceAPI(Protocol):
     async def sticker_file(self, sha256: str) -> bytes | None:
         """A stored sticker's bytes by content hash (for packs, web history, re-sending)."""
         ...
+
+    def health(self) -> ServiceHealth:
+        """Optional: whether stickers can be made now. Services without it count as healthy, so
+        adapters call it as `getattr(service, "health", None)`."""
+        return ServiceHealth()
 
 
 class Adapter(Protocol):

@@ -239,6 +239,16 @@ class Engine(StickerEngine):
         self._scheduler = None
         self._pipeline = None
 
+    @property
+    def ready(self) -> bool:
+        """True once the model is loaded and stickers can be made."""
+        return self._pipeline is not None and self._load_error is None and not self._closed
+
+    @property
+    def load_error(self) -> GeneratorError | None:
+        """Why no sticker can be made (e.g. `ModelMissing`), once loading has failed; else None."""
+        return self._load_error
+
     # ------------------------------------------------------------------ the contract
     def styles(self) -> Sequence[StyleSummary]:
         """The installed styles; once the model is loaded, without those that cannot run."""
@@ -305,7 +315,9 @@ class Engine(StickerEngine):
             log.info("sticker model ready in %.1f s", time.perf_counter() - started)
         except GeneratorError as exc:
             # The operator sees why stickers cannot be made; users get exc.user_message per request.
-            log.error("the sticker model is not available: %s", exc)
+            log.error("the sticker model is not available: %s", exc.user_message)
+            if exc.detail:
+                log.debug("model load failure detail: %s", exc.detail)
             self._load_error = exc
         except Exception as exc:
             log.exception("loading the sticker model failed")

@@ -204,7 +204,19 @@ class ChatRoom:
             raise
         client.start_writer(welcome, sent_ids)
         room.broadcast_presence()
+        self._warn_if_unavailable(client)
         return client
+
+    def _warn_if_unavailable(self, client: Client) -> None:
+        """Tell someone joining once, up front, when stickers can't be made (e.g. no model).
+
+        A grey system line: a sticker request then still gets the same sentence as its (red) answer."""
+        health = getattr(self.service, "health", None)
+        if health is None:
+            return
+        problem = health().problem
+        if problem is not None:
+            client.send("notice", level="info", text=problem.message)
 
     def _token_ok(self, token: str | None) -> bool:
         if self.config.access_token is None:

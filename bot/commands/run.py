@@ -36,6 +36,8 @@ def run_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.model:
         config.model.path = args.model
+    if getattr(args, "verbose", False):
+        config.logging.level = "DEBUG"
     configure_logging(config.logging, secrets=secret_values(config))
     try:
         asyncio.run(run_app(config))

@@ -3,12 +3,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import warnings
 from collections.abc import Iterator
 
 import pytest
 
 from bot.config import LoggingConfig
-from bot.logs import configure_logging, request_context
+from bot.logs import configure_cli_logging, configure_logging, quiet_libraries, request_context
 
 
 @pytest.fixture
@@ -72,3 +74,79 @@ def test_configuring_twice_keeps_one_handler(capture: tuple[io.StringIO, Logging
     configure_logging(cfg, stream=stream)
     logging.getLogger("bot.test").warning("once")
     assert stream.getvalue().count("once") == 1
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_library_chatter_is_silenced(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        monkeypatch.delenv(name, raising=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_libraries()
+        warnings.warn("`torch_dtype` is deprecated and will be removed", FutureWarning, stacklevel=1)
+        warnings.warn("something else is deprecated", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["something else is deprecated"]
+    assert os.environ["TQDM_DISABLE"] == "1" and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+
+    # Handlers on the libraries' own loggers: diffusers/transformers may stop propagation once imported.
+    for name, said, kept in [
+        (
+            "diffusers.pipelines.pipeline_utils",
+            "Couldn't connect to the Hub: offline.",
+            "a component is missing",
+        ),
+        ("transformers.utils.import_utils", "`X` requires torchvision (not installed)", "a real error"),
+    ]:
+        logger, collect = logging.getLogger(name), _Collect()
+        logger.addHandler(collect)
+        try:
+            logger.warning(said)
+            (logger.error if kept == "a real error" else logger.warning)(kept)
+        finally:
+            logger.removeHandler(collect)
+        assert collect.messages == [kept]
+
+
+def test_an_operators_progress_bar_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TQDM_DISABLE", "")
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    quiet_libraries(progress_bars=True)
+    assert os.environ["TQDM_DISABLE"] == "" and "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ
+
+
+def test_one_shot_commands_show_warnings_but_leave_errors_to_the_final_line(
+    capture: tuple[io.StringIO, LoggingConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")
+    stream, _cfg = capture
+    configure_cli_logging(verbose=False, stream=stream)
+    log = logging.getLogger("generator.engine")
+    log.info("loading")
+    log.warning("style redmond is unavailable")
+    log.error("the sticker model is not available")
+    assert stream.getvalue() == "warning: style redmond is unavailable\n"
+
+
+def test_verbose_one_shot_commands_show_everything(
+    capture: tuple[io.StringIO, LoggingConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")
+    stream, _cfg = capture
+    configure_cli_logging(verbose=True, stream=stream)
+    log = logging.getLogger("generator.engine")
+    log.info("loading")
+    log.error("the sticker model is not available")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "INFO generator.engine" in lines[0] and lines[0].endswith("loading")
+    assert "ERROR generator.engine" in lines[1]

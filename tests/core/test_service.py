@@ -7,10 +7,12 @@ import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
+from bot import messages
 from bot.config import AppConfig, LimitsConfig, StorageConfig
 from bot.safety import SafetyVerdict
 from bot.service import StickerService
@@ -19,14 +21,16 @@ from bot.types import (
     RequestKind,
     Scope,
     ServiceError,
+    ServiceHealth,
     StickerFormat,
     StickerRequest,
     StickerServiceAPI,
 )
 from generator import api
 from generator.api import GenerationRequest, GenerationResult, PositionCallback
+from generator.options import ModelConfig
 from tests.core.fake_adapter import FakeAdapter
-from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.fake_engine import FAKE_STYLES, FakeEngine
 from tests.fakes.service_factory import GENEROUS_LIMITS, make_service
 
 
@@ -440,7 +444,6 @@ async def test_database_outage_degrades_gracefully(service: StickerService, adap
     [
         (api.InvalidRequest("Bad size."), ErrorKind.INVALID),
         (api.UnknownStyle("No such style."), ErrorKind.UNKNOWN_STYLE),
-        (api.ModelMissing("The model is not installed."), ErrorKind.MODEL_MISSING),
         (api.Overloaded("Busy."), ErrorKind.OVERLOADED),
         (api.GenerationTimeout("Took too long."), ErrorKind.TIMEOUT),
         (api.EngineClosed("Shutting down."), ErrorKind.SHUTTING_DOWN),
@@ -462,6 +465,86 @@ async def test_every_engine_error_maps_to_a_user_error(
         reply = await service.handle(req("sad"))
         assert reply.error is not None and reply.error.kind == kind
         assert reply.error.message == error.user_message  # type: ignore[attr-defined]
+    finally:
+        await service.close()
+
+
+_HUB_MISSING = api.ModelMissing(
+    "Model stabilityai/sdxl-turbo is not in the Hugging Face cache and the hub cannot be reached; download "
+    "it with `huggingface-cli download stabilityai/sdxl-turbo` or point model.path (or --model) at a local "
+    "directory.",
+    detail="OSError: not cached",
+)
+
+
+class _NoModelEngine(FakeEngine):
+    """An engine whose model failed to load, as `generator.engine.Engine` reports it."""
+
+    def __init__(self, error: api.GeneratorError) -> None:
+        super().__init__()
+        self.load_error = error
+        self.ready = False
+
+    async def generate(
+        self, request: GenerationRequest, on_position: PositionCallback | None = None
+    ) -> GenerationResult:
+        raise self.load_error
+
+
+@pytest.mark.parametrize(
+    ("model_config", "error", "named"),
+    [
+        (ModelConfig(), _HUB_MISSING, "stabilityai/sdxl-turbo"),
+        (
+            ModelConfig(path="/srv/models/turbo"),
+            api.ModelMissing("Model directory /srv/models/turbo does not exist; set model.path."),
+            "/srv/models/turbo",
+        ),
+        (
+            ModelConfig(tiny_vae="madebyollin/taesdxl"),
+            api.ModelMissing("Tiny autoencoder madebyollin/taesdxl (model.tiny_vae) could not be loaded."),
+            "madebyollin/taesdxl",
+        ),
+    ],
+)
+async def test_a_missing_model_is_one_sentence_naming_the_model_and_the_fix(
+    tmp_path: Path, model_config: ModelConfig, error: api.ModelMissing, named: str
+) -> None:
+    config = AppConfig(limits=GENEROUS_LIMITS, model=model_config)
+    service = await make_service(tmp_path, _NoModelEngine(error), config=config)
+    try:
+        reply = await service.handle(req("eating otter"))
+        assert reply.error is not None and reply.error.kind == ErrorKind.MODEL_MISSING
+        text = reply.error.message
+        assert text == messages.model_missing(named)
+        assert named in text and "operator" in text and "model.path" in text
+        assert "huggingface-cli" not in text and "OSError" not in text  # operator detail stays in the log
+        assert text.count(". ") == 0 and text.endswith(".")  # one sentence
+        health = service.health()
+        assert not health.ready and health.problem == reply.error
+    finally:
+        await service.close()
+
+
+async def test_health_is_ready_with_a_working_engine(service: StickerService) -> None:
+    assert service.health() == ServiceHealth(ready=True, problem=None)
+
+
+async def test_health_follows_the_real_engine_loading(tmp_path: Path) -> None:
+    """`generator.engine.Engine` exposes `ready` / `load_error`, which `health()` reads."""
+    from generator.engine import Engine
+
+    def no_model() -> Any:
+        raise _HUB_MISSING
+
+    engine = Engine(no_model, FAKE_STYLES, warmup=False)
+    service = await make_service(tmp_path, engine)
+    try:
+        with pytest.raises(api.ModelMissing):
+            await engine.wait_ready()
+        health = service.health()
+        assert not health.ready and health.problem is not None
+        assert health.problem.message == messages.model_missing("stabilityai/sdxl-turbo")
     finally:
         await service.close()
 

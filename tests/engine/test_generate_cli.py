@@ -81,6 +81,18 @@ def test_missing_model_is_one_clear_line(tmp_path: Path, config_file: Path, caps
                  "-o", str(tmp_path / "x.webp")])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 2
-    last = captured.err.strip().splitlines()[-1]
-    assert last.startswith("stickerbot: ") and "nothing-here" in last
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err  # the engine's own log line is not repeated above it
+    assert lines[0].startswith("stickerbot: ") and "nothing-here" in lines[0]
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_also_shows_the_engine_log(tmp_path: Path, config_file: Path, capsys, where: str):
+    command = ["generate", "otter", "--config", str(config_file), "--model", str(tmp_path / "nothing-here")]
+    argv = ["-v", *command] if where == "before" else [*command, "--verbose"]
+    code = main(argv)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert "ERROR generator.engine" in lines[0] and "nothing-here" in lines[0]
+    assert lines[-1].startswith("stickerbot: ")

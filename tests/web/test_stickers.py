@@ -9,8 +9,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from bot import messages
 from bot.config import WebConfig
 from bot.types import RequestKind
+from generator.api import ModelMissing
 from tests.fakes.fake_engine import FakeEngine
 from tests.web.conftest import ChatHarness, Harness, Peer
 
@@ -101,6 +103,37 @@ async def test_service_errors_go_to_the_requester_only(chat: Harness) -> None:
     ends = [f for f in frames if f["type"] == "pending_end"]
     starts = {f["pending"]["id"] for f in frames if f["type"] == "pending"}
     assert {f["id"] for f in ends} == starts
+
+
+class NoModelEngine(FakeEngine):
+    """Stands for an engine whose model is not installed (see `generator.engine.Engine.load_error`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_error = ModelMissing("Model stabilityai/sdxl-turbo is not in the Hugging Face cache.")
+        self.ready = False
+
+    async def generate(self, request, on_position=None):  # type: ignore[no-untyped-def]
+        raise self.load_error
+
+
+async def test_without_a_model_joining_says_so_once_and_stickers_get_the_same_answer(chat: Harness) -> None:
+    room = await chat(engine=NoModelEngine())
+    alice = await room.join("Alice")
+    expected = messages.model_missing("stabilityai/sdxl-turbo")
+    up_front = await alice.expect("notice")
+    assert up_front == {"v": 1, "type": "notice", "level": "info", "text": expected}
+
+    await alice.send("chat", text="/sticker eating otter")
+    answer = await alice.expect("notice")
+    assert answer["level"] == "error" and answer["text"] == expected
+    assert not [f for f in await alice.quiet() if f["type"] == "notice"]  # said once per event, no more
+
+
+async def test_no_notice_on_joining_when_stickers_work(chat: Harness) -> None:
+    room = await chat()
+    alice = await room.join("Alice")
+    assert not [f for f in await alice.quiet() if f["type"] == "notice"]
 
 
 async def test_reroll_posts_a_new_sticker_from_the_same_record(chat: Harness) -> None:
