@@ -76,7 +76,10 @@ class Report:
 
 
 def machine_info() -> dict[str, object]:
+    import diffusers
     import torch
+
+    from generator.model import cpu_has_native_bf16
 
     info: dict[str, object] = {
         "cpu": _cpu_model(),
@@ -84,17 +87,12 @@ def machine_info() -> dict[str, object]:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "cpu_bf16": _cpu_bf16(),
+        "cpu_bf16": cpu_has_native_bf16(),
         "load_average_at_end": os.getloadavg(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
-    try:
-        import diffusers
-
-        info["diffusers"] = diffusers.__version__
-    except ImportError:
-        pass
+    info["diffusers"] = diffusers.__version__
     return info
 
 
@@ -106,14 +104,6 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def _cpu_bf16() -> bool:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in text or "amx_bf16" in text
 
 
 def peak_rss_mb() -> float:

@@ -61,7 +61,9 @@ def _tiny_lora(model_dir: Path, path: Path, seed: int) -> Path:
 
     from generator.lora_files import write_random_lora
 
-    unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet", local_files_only=True)
+    unet = UNet2DConditionModel.from_pretrained(
+        model_dir, subfolder="unet", use_safetensors=True, local_files_only=True
+    )
     return write_random_lora(path, unet, rank=8, seed=seed)
 
 
@@ -74,7 +76,7 @@ def _bare_pipeline(model_cfg: ModelConfig):
 
     choice = choose_device(model_cfg)
     pipe = StableDiffusionXLPipeline.from_pretrained(
-        model_cfg.path, dtype=choice.dtype, local_files_only=True
+        model_cfg.path, dtype=choice.dtype, use_safetensors=True, local_files_only=True
     ).to(choice.device)
     pipe.set_progress_bar_config(disable=True)
     return pipe, choice

@@ -174,6 +174,7 @@ class Engine(StickerEngine):
         self._ready: asyncio.Future[None] | None = None
         self._arrived: asyncio.Event | None = None
         self._scheduler: asyncio.Task[None] | None = None
+        self._shutdown: asyncio.Future[None] | None = None
         self._worker: ThreadPoolExecutor | None = None
         self._post_pool: ThreadPoolExecutor | None = None
         self._last_arrival = float("-inf")
@@ -186,6 +187,7 @@ class Engine(StickerEngine):
         if self._scheduler is not None:
             return
         self._closed = False
+        self._shutdown = None
         self._load_error = None
         self._active_style = None
         self._loop = asyncio.get_running_loop()
@@ -217,20 +219,25 @@ class Engine(StickerEngine):
             raise _fresh(self._load_error)
 
     async def close(self) -> None:
-        """Fail what is still queued with `EngineClosed`, let the running batch finish, release threads."""
-        if self._closed:
-            return
-        self._closed = True
-        for job in self._pending:
-            _fail(job, EngineClosed("The sticker engine is shutting down."))
-        self._pending.clear()
+        """Fail what is still queued with `EngineClosed`, let the running batch finish, release threads.
+
+        The shutdown runs as its own task: a cancelled caller gets its `CancelledError` without
+        stopping the shutdown half-way, and every caller returns once the shutdown is complete."""
+        if self._shutdown is None:
+            self._closed = True
+            for job in self._pending:
+                _fail(job, EngineClosed("The sticker engine is shutting down."))
+            self._pending.clear()
+            self._shutdown = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._shutdown)
+
+    async def _close(self) -> None:
         if self._scheduler is not None:
             if self._ready is not None and not self._ready.done():
                 self._scheduler.cancel()  # still loading: no batch can be running
             if self._arrived is not None:
                 self._arrived.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler
+            await asyncio.wait([self._scheduler])  # ends normally, cancelled (above) or failed (logged)
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
         for pool in (self._worker, self._post_pool):

@@ -9,7 +9,6 @@ activations in range (fp16 must not overflow, denormals would distort CPU timing
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 from diffusers import (
@@ -102,7 +101,7 @@ def _fill_from_pool(weight: torch.Tensor, pool: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def _materialise(model: nn.Module, device: torch.device, dtype: torch.dtype, seed: int) -> nn.Module:
+def materialise(model: nn.Module, device: torch.device, dtype: torch.dtype, seed: int) -> nn.Module:
     with quiet_diffusers():  # "modules that should be kept in float32: []" — there are none
         model.to(dtype=dtype)
     model.to_empty(device=device)
@@ -136,7 +135,6 @@ def build_fullsize_pipeline(
 ) -> StableDiffusionXLPipeline:
     """SDXL-Turbo's architecture (UNet 2.57 B, CLIP-L, CLIP-bigG, VAE) with random weights."""
     device = torch.device(device)
-    start = time.perf_counter()
     with torch.device("meta"):
         unet = UNet2DConditionModel(**UNET_CONFIG)  # type: ignore[arg-type]
         vae: nn.Module = (
@@ -147,7 +145,7 @@ def build_fullsize_pipeline(
         text_encoder = CLIPTextModel(_text_config(768, 3072, 12, 12, "quick_gelu", 768))
         text_encoder_2 = CLIPTextModelWithProjection(_text_config(1280, 5120, 32, 20, "gelu", 1280))
     for offset, model in enumerate((unet, vae, text_encoder, text_encoder_2)):
-        _materialise(model, device, dtype, seed + offset)
+        materialise(model, device, dtype, seed + offset)
     pipe = StableDiffusionXLPipeline(
         vae=vae,  # type: ignore[arg-type]
         text_encoder=text_encoder,
@@ -159,12 +157,4 @@ def build_fullsize_pipeline(
         add_watermarker=False,
     )
     pipe.set_progress_bar_config(disable=True)
-    pipe.build_seconds = time.perf_counter() - start  # type: ignore[attr-defined]
     return pipe
-
-
-def parameter_counts(pipe: StableDiffusionXLPipeline) -> dict[str, int]:
-    return {
-        name: sum(p.numel() for p in getattr(pipe, name).parameters())
-        for name in ("unet", "text_encoder", "text_encoder_2", "vae")
-    }

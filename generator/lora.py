@@ -184,10 +184,6 @@ class StyleWeights:
     layers: dict[tuple[str, str], LayerDelta]
     rank: int = 0
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.layers
-
 
 def _expected_layers(state: dict[str, torch.Tensor]) -> int:
     return sum(1 for key in state if any(marker in key for marker in _DOWN_KEY_MARKERS))

@@ -93,7 +93,6 @@ class StickerPipeline:
         self.speedups: list[str] = []
         self.warmup_batch_sizes: tuple[int, ...] = (1, 2, 4)
         self.unavailable: dict[str, StyleError] = {}
-        self.load_ms: dict[str, float] = {}
         self._weights: dict[str, StyleWeights] = {}
         self._downloader = downloader
         self._fuser = LoraFuser(pipe, hot_styles=hot_styles)
@@ -156,7 +155,6 @@ class StickerPipeline:
         for spec in self.styles:
             if not spec.loras:
                 continue
-            start = time.perf_counter()
             try:
                 self._weights[spec.name] = self._extract(spec)
             except StyleError as exc:
@@ -166,8 +164,6 @@ class StickerPipeline:
                     f"The style '{spec.name}' is unavailable right now.", detail=reason
                 )
                 log.warning("style %s is unavailable: %s", spec.name, reason)
-                continue
-            self.load_ms[spec.name] = (time.perf_counter() - start) * 1000.0
 
     def _extract(self, spec: StyleSpec) -> StyleWeights:
         inputs = style_lora_inputs(spec, downloader=self._downloader)
@@ -292,17 +288,9 @@ class StickerPipeline:
         return (time.perf_counter() - start) * 1000.0
 
 
-def load_sticker_pipeline(
-    model_cfg: ModelConfig, styles_dir: str, *, hot_styles: int = DEFAULT_HOT_STYLES
-) -> StickerPipeline:
-    """Convenience for commands and benchmarks: styles from a directory plus the configured model."""
-    return StickerPipeline.load(model_cfg, StyleRegistry.load(styles_dir), hot_styles=hot_styles)
-
-
 __all__ = [
     "DEFAULT_HOT_STYLES",
     "DEFAULT_PROMPT_CACHE",
     "PromptEmbeddingCache",
     "StickerPipeline",
-    "load_sticker_pipeline",
 ]

@@ -44,7 +44,7 @@ def validate_request(request: GenerationRequest, styles: Mapping[str, StyleSumma
                 f"Image sides must be multiples of 8 between {MIN_SIDE} and {MAX_SIDE} pixels."
             )
     if not 0 <= request.seed <= MAX_SEED - MAX_COUNT:
-        raise InvalidRequest("The seed must be a whole number between 0 and 2^63 - 5.")
+        raise InvalidRequest(f"The seed must be a whole number between 0 and 2^63 - {MAX_COUNT + 1}.")
     if request.timeout_s is not None and not request.timeout_s > 0:
         raise InvalidRequest("The timeout must be positive.")
     return style

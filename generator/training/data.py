@@ -177,7 +177,13 @@ def load_dataset(
     for path in images:
         try:
             image = _open_image(path)
-        except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError, Warning) as exc:
+        except (
+            OSError,
+            ValueError,
+            UnidentifiedImageError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,  # raised as an error by `_open_image`
+        ) as exc:
             unreadable.append((path, str(exc).split("\n")[0][:80] or type(exc).__name__))
             continue
         if min(image.size) < smallest:

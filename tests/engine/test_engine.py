@@ -422,6 +422,20 @@ async def test_close_fails_queued_requests_and_rejects_new_ones(gated):
         await engine.generate(req())
 
 
+async def test_cancelled_close_still_finishes_the_shutdown(gated):
+    engine, pipeline = gated
+    first = await occupy(engine, pipeline)
+    closing = asyncio.create_task(engine.close())
+    await until(lambda: not engine.ready)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing  # the caller's cancellation is not swallowed
+    pipeline.gate.set()
+    assert (await first).stickers  # the running batch was not cut off
+    await engine.close()  # a second close waits for the same shutdown
+    assert engine._worker is not None and engine._worker._shutdown
+
+
 async def test_post_processing_failure_fails_that_request_only():
     pipeline = CountingPipeline()
 

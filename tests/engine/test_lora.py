@@ -185,7 +185,7 @@ def test_lora_with_unknown_layers_is_refused(tiny_model_dir: Path, tmp_path: Pat
 
 
 def test_switch_cost_tool_prints_both_strategies(capsys: pytest.CaptureFixture[str]) -> None:
-    from generator.switch_cost import main
+    from bench.switch_cost import main
 
     assert main(["--switches", "2", "--device", "cpu", "--dtype", "float32"]) == 0
     out = capsys.readouterr().out

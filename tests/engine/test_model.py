@@ -155,14 +155,14 @@ def test_random_weight_materialisation_gives_finite_working_models() -> None:
     # The full-size builder's path (meta device → to_empty → pooled fill), on tiny configs.
     from transformers import CLIPTextModel
 
-    from generator.fullsize import _materialise
+    from generator.fullsize import materialise
     from generator.tiny import _text_config, build_tiny_unet, build_tokenizer
 
     with torch.device("meta"):
         unet = build_tiny_unet()
         text = CLIPTextModel(_text_config(build_tokenizer()))
-    _materialise(unet, torch.device("cpu"), torch.float32, seed=0)
-    _materialise(text, torch.device("cpu"), torch.float32, seed=1)
+    materialise(unet, torch.device("cpu"), torch.float32, seed=0)
+    materialise(text, torch.device("cpu"), torch.float32, seed=1)
     assert all(torch.isfinite(p).all() for p in unet.parameters())
     assert torch.equal(unet.conv_norm_out.weight, torch.ones_like(unet.conv_norm_out.weight))
     position_ids = dict(text.named_buffers())["embeddings.position_ids"]
@@ -196,7 +196,7 @@ def test_tiny_autoencoder_switch_decodes(tiny_model_dir: Path, tmp_path: Path) -
 
 
 def test_speed_switches_tool_measures_each_switch(capsys: pytest.CaptureFixture[str]) -> None:
-    from generator.speed_switches import main
+    from bench.speed_switches import main
 
     assert main(["--device", "cpu", "--dtype", "float32", "--repeats", "1"]) == 0
     out = capsys.readouterr().out

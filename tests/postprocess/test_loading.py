@@ -135,7 +135,9 @@ def test_animated_gif_uses_the_first_frame(png_bytes) -> None:
     frames = [Image.new("RGB", (120, 120), (255, 255, 255)) for _ in range(3)]
     frames[0].paste((200, 20, 20), (30, 30, 90, 90))
     data = png_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:])
-    decode_sticker(make_sticker(data))
+    sticker = np.asarray(decode_sticker(make_sticker(data)))
+    red = (sticker[..., 0] > 150) & (sticker[..., 1] < 80) & (sticker[..., 3] > 250)
+    assert red.sum() > 1000  # the red square of frame 0 (the later frames are plain white)
 
 
 def test_exif_rotation_is_applied(png_bytes) -> None:

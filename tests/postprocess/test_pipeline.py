@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.postprocess_stages import bench_postprocess
 from generator.api import InvalidRequest
 from generator.postprocess import (
     StickerOptions,
@@ -15,7 +16,6 @@ from generator.postprocess import (
     make_sticker,
     parse_color,
 )
-from generator.postprocess.bench import bench_postprocess
 from generator.postprocess.synthetic import sticker_scene
 from tests.postprocess.helpers import alpha_of, decode_sticker
 

@@ -1,4 +1,4 @@
-"""Measure the cost of switching between fused LoRA styles: `python -m generator.switch_cost`.
+"""Measure the cost of switching between fused LoRA styles: `python -m bench.switch_cost`.
 
 Two styles with random LoRAs on every attention projection (rank 4 on the tiny model, rank 64 on
 the full-size architecture with `--full-size`) are activated alternately; each switch is timed with
@@ -61,7 +61,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m generator.switch_cost", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.switch_cost", description=__doc__)
     parser.add_argument(
         "--full-size", action="store_true", help="the SDXL-Turbo architecture (random weights)"
     )

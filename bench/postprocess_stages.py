@@ -1,6 +1,7 @@
 """Post-processing speed on one CPU core: a 512x512 green-screen scene through `make_sticker`.
 
-Run `python -m generator.postprocess.bench` or call `bench_postprocess()` from the bench suite.
+Run `python -m bench.postprocess_stages`; it times each stage, where `python -m bench` times the
+whole `make_sticker` call.
 """
 
 from __future__ import annotations

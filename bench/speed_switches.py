@@ -1,4 +1,4 @@
-"""Measure the model speed switches one by one: `python -m generator.speed_switches [--full-size]`.
+"""Measure the model speed switches one by one: `python -m bench.speed_switches [--full-size]`.
 
 The UNet step is timed with the switches added cumulatively (classic attention → SDPA → fused QKV →
 channels_last), then the decoder is timed as the full AutoencoderKL and as the tiny autoencoder.
@@ -38,14 +38,14 @@ def _time(fn: Callable[[], object], device: torch.device, repeats: int) -> float
 
 def build_models(full_size: bool, device: torch.device, dtype: torch.dtype):
     if full_size:
-        from generator.fullsize import TINY_AUTOENCODER_CONFIG, UNET_CONFIG, VAE_CONFIG, _materialise
+        from generator.fullsize import TINY_AUTOENCODER_CONFIG, UNET_CONFIG, VAE_CONFIG, materialise
 
         with torch.device("meta"):
             unet = UNet2DConditionModel(**UNET_CONFIG)  # type: ignore[arg-type]
             vae = AutoencoderKL(**VAE_CONFIG)  # type: ignore[arg-type]
             tiny = AutoencoderTiny(**TINY_AUTOENCODER_CONFIG)  # type: ignore[arg-type]
         for seed, model in enumerate((unet, vae, tiny)):
-            _materialise(model, device, dtype, seed)
+            materialise(model, device, dtype, seed)
         return unet, vae, tiny, 2048, 1280
     from generator.tiny import build_tiny_autoencoder, build_tiny_unet, build_tiny_vae
 
@@ -86,7 +86,7 @@ def measure(full_size: bool, device: torch.device, dtype: torch.dtype, batch: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m generator.speed_switches", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.speed_switches", description=__doc__)
     parser.add_argument("--full-size", action="store_true", help="SDXL-Turbo's architecture (random weights)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
