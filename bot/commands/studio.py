@@ -175,6 +175,19 @@ def _settings(args: argparse.Namespace) -> Any:
     )
 
 
+def _run_options(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """The options `train` and `teach` share: resolution, training settings, output places, resume."""
+    return {
+        "resolution": args.resolution,
+        "settings": _settings(args),
+        "out_dir": Path(args.out),
+        "styles_dir": Path(config.engine.styles_dir),
+        "resume": args.resume,
+        "overwrite": args.force,
+        "lora_format": args.lora_format,
+    }
+
+
 def _write_preview(outcome: Any, config: Any, args: argparse.Namespace) -> Path | None:
     if args.no_preview:
         return None
@@ -217,13 +230,7 @@ def _run_train(args: argparse.Namespace) -> int:
         trigger=args.trigger,
         description=args.description,
         background=args.background,
-        resolution=args.resolution,
-        settings=_settings(args),
-        out_dir=Path(args.out),
-        styles_dir=Path(config.engine.styles_dir),
-        resume=args.resume,
-        overwrite=args.force,
-        lora_format=args.lora_format,
+        **_run_options(args, config),
     )
     outcome = train_style(job, config.model, progress=not args.quiet)
     _report(outcome, _write_preview(outcome, config, args))
@@ -241,13 +248,7 @@ def _run_teach(args: argparse.Namespace) -> int:
         identifier=args.identifier,
         prior_images=args.prior_images,
         prior_weight=args.prior_weight,
-        resolution=args.resolution,
-        settings=_settings(args),
-        out_dir=Path(args.out),
-        styles_dir=Path(config.engine.styles_dir),
-        resume=args.resume,
-        overwrite=args.force,
-        lora_format=args.lora_format,
+        **_run_options(args, config),
     )
     outcome = teach_subject(job, config.model, progress=not args.quiet)
     _report(outcome, _write_preview(outcome, config, args))
