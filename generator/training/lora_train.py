@@ -217,6 +217,29 @@ class LoraTrainer:
             checkpoints=written,
         )
 
+    def fit(
+        self,
+        data: EncodedExamples,
+        run_dir: Path,
+        *,
+        judge: EncodedExamples,
+        resume: bool,
+        run_info: dict[str, Any],
+        progress: bool,
+        on_step: Callable[[int, float], None] | None,
+    ) -> tuple[TrainResult, float, float]:
+        """Train, measuring the loss on `judge` before and after; the adapter is removed afterwards
+        (its weights live on in the result). Returns (result, loss_before, loss_after)."""
+        try:
+            before = self.fixed_loss(judge)
+            result = self.train(
+                data, run_dir, resume=resume, run_info=run_info, progress=progress, on_step=on_step
+            )
+            after = self.fixed_loss(judge)
+        finally:
+            self.remove_adapter()
+        return result, before, after
+
     def _step(self, data: EncodedExamples) -> float:
         index = torch.randint(0, len(data), (self.settings.batch_size,), generator=self.generator)
         loss = noise_prediction_loss(

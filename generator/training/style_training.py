@@ -107,16 +107,10 @@ def train_style(
     run_dir = prepare_dir(job.out_dir, job.name)
     pipe = pipe if pipe is not None else load_training_pipeline(model, job.settings.precision)
     data = encode_examples(pipe, [e.image for e in examples], [e.caption for e in examples])
-    trainer = LoraTrainer(pipe, job.settings)
-    try:
-        before = trainer.fixed_loss(data)
-        info = {"name": job.name, "model": model.path, "resolution": job.resolution, "kind": "style"}
-        result = trainer.train(
-            data, run_dir, resume=job.resume, run_info=info, progress=progress, on_step=on_step
-        )
-        after = trainer.fixed_loss(data)
-    finally:
-        trainer.remove_adapter()
+    info = {"name": job.name, "model": model.path, "resolution": job.resolution, "kind": "style"}
+    result, before, after = LoraTrainer(pipe, job.settings).fit(
+        data, run_dir, judge=data, resume=job.resume, run_info=info, progress=progress, on_step=on_step
+    )
     if not job.description:
         draft.description = f"{job.subject} stickers (trained on {len(examples)} images)"
     spec = export_style(job.styles_dir, draft, result.lora, overwrite=True, lora_format=job.lora_format)

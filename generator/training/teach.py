@@ -143,16 +143,10 @@ def teach_subject(
         )
         prior = encode_examples(pipe, priors, [job.class_prompt()] * len(priors), weight=job.prior_weight)
         data = EncodedExamples.concat([instance, prior])
-    trainer = LoraTrainer(pipe, job.settings)
-    try:
-        before = trainer.fixed_loss(instance)
-        info = {"name": job.name, "model": model.path, "resolution": job.resolution, "kind": "subject"}
-        result = trainer.train(
-            data, run_dir, resume=job.resume, run_info=info, progress=progress, on_step=on_step
-        )
-        after = trainer.fixed_loss(instance)
-    finally:
-        trainer.remove_adapter()
+    info = {"name": job.name, "model": model.path, "resolution": job.resolution, "kind": "subject"}
+    result, before, after = LoraTrainer(pipe, job.settings).fit(
+        data, run_dir, judge=instance, resume=job.resume, run_info=info, progress=progress, on_step=on_step
+    )
     draft.description = f"{job.name}: one particular {job.class_noun}, taught from {len(photos)} photos"
     spec = export_style(job.styles_dir, draft, result.lora, overwrite=True, lora_format=job.lora_format)
     return TeachOutcome(spec, result, before, after, pipe)
