@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bot import emoji as emoji_table
@@ -681,7 +681,7 @@ def _image_size(data: bytes) -> tuple[int, int]:
 
 def with_storage_under(config: AppConfig, directory: Any) -> AppConfig:
     """A copy of `config` whose database and sticker cache live under `directory` (tests, demos)."""
-    storage = replace(
-        config.storage, url=f"sqlite:///{directory}/stickerbot.db", cache_dir=f"{directory}/cache"
+    storage = config.storage.model_copy(
+        update={"url": f"sqlite:///{directory}/stickerbot.db", "cache_dir": f"{directory}/cache"}
     )
-    return replace(config, storage=storage)
+    return config.model_copy(update={"storage": storage})

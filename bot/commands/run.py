@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
-from bot.config import load_config, secret_values
+from bot.config import EnvSettings, load_config, secret_values
 from bot.storage import DatabaseError
 
 
@@ -22,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         metavar="FILE",
-        default=os.environ.get("STICKERBOT_CONFIG"),
+        default=EnvSettings.read().config,
         help="YAML config (see config.example.yaml); default $STICKERBOT_CONFIG or built-in defaults",
     )
     p.add_argument("--model", metavar="PATH", help="model hub id or local directory (overrides model.path)")
