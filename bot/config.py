@@ -86,7 +86,7 @@ class SafetyConfig(Section):
 class WebConfig(Section):
     enabled: bool = True
     host: str = Field("127.0.0.1", description="bind address; keep 127.0.0.1 unless behind a reverse proxy")
-    port: int = Field(8080, ge=1, le=65535, description="TCP port of the chat room")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port of the chat room")
     default_room: str = "lobby"
     access_token: str | None = Field(
         None, repr=False, description="secret: set STICKERBOT_WEB_ACCESS_TOKEN to require ?token=… to join"
@@ -104,7 +104,7 @@ class WebConfig(Section):
 class TelegramWebhookConfig(Section):
     url: str | None = Field(None, description="set to use a webhook instead of long polling")
     listen: str = "127.0.0.1"
-    port: int = Field(8443, ge=1, le=65535)
+    port: int = Field(8443, ge=0, le=65535)
     secret_token: str | None = Field(
         None, repr=False, description="secret: STICKERBOT_TELEGRAM_WEBHOOK_SECRET"
     )
@@ -140,7 +140,7 @@ class DiscordConfig(Section):
 class MetricsConfig(Section):
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = Field(9108, ge=1, le=65535, description="serves http://HOST:PORT/metrics")
+    port: int = Field(9108, ge=0, le=65535, description="serves http://HOST:PORT/metrics")
 
 
 with warnings.catch_warnings():  # the `json` key shadows BaseModel's deprecated .json() on purpose

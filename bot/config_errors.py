@@ -45,8 +45,8 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], raw:
     bounds = _bounds(field)
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         low, high = bounds
-        if (low, high) == (1, 65535):
-            return f"'{key}' must be a TCP port from 1 to 65535 (got {value})"
+        if (low, high) == (0, 65535):
+            return f"'{key}' must be a TCP port from 1 to 65535, or 0 for any free port (got {value})"
         if low is not None and high is not None:
             return f"'{key}' must be from {low} to {high} (got {value})"
         if kind == "greater_than" and error["ctx"]["gt"] == 0:
