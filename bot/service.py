@@ -430,6 +430,9 @@ class StickerService(StickerServiceAPI):
         key = name.strip().lower()
         if key in styles:
             return styles[key]
+        unavailable = getattr(self.engine, "unavailable_styles", None)  # optional in StickerEngine
+        if unavailable is not None and key in unavailable():
+            raise fail(ErrorKind.FAILED, messages.style_unavailable(key))
         shown = "".join(ch for ch in name.strip() if ch.isprintable())[:40]
         raise fail(
             ErrorKind.UNKNOWN_STYLE, f"I don't know the style “{shown}”. Styles: {', '.join(sorted(styles))}."
