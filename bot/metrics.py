@@ -32,8 +32,11 @@ class Metrics:
         )
         self.errors = Counter("stickerbot_errors", "Error replies by kind", ["kind"], registry=r)
         self.cache_hits = Counter("stickerbot_cache_hits", "Requests answered from the cache", registry=r)
-        self.batches = Counter(
-            "stickerbot_generations", "Generation jobs sent to the engine", ["style"], registry=r
+        self.generation_jobs = Counter(
+            "stickerbot_generation_jobs",
+            "Generation jobs sent to the engine (requests that missed the cache; the engine batches them)",
+            ["style"],
+            registry=r,
         )
         self.stickers = Counter("stickerbot_stickers_generated", "Stickers generated", registry=r)
         self.latency = Histogram(
