@@ -12,6 +12,7 @@ from bot.safety import (
     negative_prompt,
     skeleton,
 )
+from tests.contract import assert_implements
 
 FILTER = BlockListFilter.from_config(["banana split"])
 
@@ -122,6 +123,8 @@ class AllowNothing:
 def test_filter_protocol_is_pluggable() -> None:
     assert isinstance(FILTER, PromptFilter)
     assert isinstance(AllowNothing(), PromptFilter)
+    assert_implements(FILTER, PromptFilter)  # same parameters and async, not only the name
+    assert_implements(AllowNothing(), PromptFilter)
 
 
 def test_negative_prompt_merges_without_duplicates() -> None:

@@ -33,6 +33,8 @@ from generator.api import (
 from generator.engine import Engine
 from generator.options import EngineConfig
 from generator.scheduling import BatchKey, choose_batch, mark_passed_over
+from tests.contract import assert_implements
+from tests.fakes.fake_engine import FakeEngine
 
 
 def _style(name: str) -> StyleSummary:
@@ -144,6 +146,19 @@ async def occupy(engine: Engine, pipeline: CountingPipeline) -> asyncio.Task:
 
 def test_engine_implements_the_contract():
     assert isinstance(make_engine(CountingPipeline()), StickerEngine)
+    # Not only the names: parameters, defaults, annotations and async-ness, for the engine and its fake.
+    assert_implements(make_engine(CountingPipeline()), StickerEngine)
+    assert_implements(FakeEngine(), StickerEngine)
+
+
+def test_the_contract_check_catches_a_wrong_signature():
+    class Sloppy(FakeEngine):
+        def styles(self, scope: str = "") -> list[StyleSummary]:  # an extra parameter and another return
+            return []
+
+    assert isinstance(Sloppy(), StickerEngine)  # what the runtime check alone accepts
+    with pytest.raises(AssertionError, match=r"Sloppy\.styles"):
+        assert_implements(Sloppy(), StickerEngine)
 
 
 async def test_generate_returns_one_sticker_per_seed():
