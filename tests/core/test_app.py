@@ -168,11 +168,10 @@ async def test_metrics_endpoint_when_enabled(tmp_path: Path) -> None:
 class HungPipeline:
     """A model whose call never returns (a stuck driver): only a bounded shutdown can end the bot."""
 
-    unavailable: dict[str, Exception] = {}
-
     def __init__(self) -> None:
         import threading
 
+        self.unavailable: dict[str, Exception] = {}
         self.entered = threading.Event()
         self.release = threading.Event()
 
