@@ -296,6 +296,10 @@ class Engine(StickerEngine):
         """The installed styles; once the model is loaded, without those that cannot run."""
         return [style for name, style in self._styles.items() if name not in self._unavailable]
 
+    def unavailable_styles(self) -> Mapping[str, str]:
+        """Installed styles that cannot run (e.g. a broken LoRA), with the reason for the operator."""
+        return {name: exc.detail or exc.user_message for name, exc in self._unavailable.items()}
+
     def queue_length(self) -> int:
         return sum(1 for job in self._pending if not job.future.done())
 
