@@ -139,8 +139,8 @@ class App:
         if not self._engine_started:
             return
         self._engine_started = False
-        try:
-            await self.engine.close()
+        try:  # bounded: a hung model call must not keep SIGTERM from ending the process
+            await self.engine.close(timeout_s=self.config.limits.shutdown_grace_s)
         except Exception:
             log.exception("engine close failed")
 
