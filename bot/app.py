@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from bot.config import AppConfig, ConfigError
+from bot.platforms import FIRST_RETRY_S, MAX_RETRY_S, PlatformStarter
 from bot.service import StickerService
 from bot.types import Adapter
 from generator.api import StickerEngine
@@ -51,6 +52,7 @@ class App:
         engine: StickerEngine | None = None,
         engine_factory: Callable[[AppConfig], StickerEngine] = default_engine,
         adapter_modules: Mapping[str, ModuleType | Any] | None = None,
+        platform_retry_s: tuple[float, float] = (FIRST_RETRY_S, MAX_RETRY_S),
     ) -> None:
         self.config = config
         self.engine = engine
@@ -61,6 +63,7 @@ class App:
         self._engine_started = False
         self._stopped = False
         self._housekeeping: asyncio.Task[None] | None = None
+        self.platforms = PlatformStarter(*platform_retry_s)
 
     def _adapter_module(self, name: str) -> Any:
         if name in self._adapter_modules:
@@ -87,9 +90,8 @@ class App:
                 self.service.metrics.serve(self.config.metrics.host, self.config.metrics.port)
             for name, module in modules.items():
                 adapter = module.create_adapter(getattr(self.config, name), self.service, self.config)
-                await adapter.start()
+                await self.platforms.start(name, adapter)  # unreachable: retried in the background
                 self.adapters.append(adapter)
-                log.info("adapter %s started", name)
         except BaseException:
             await self.stop()
             raise
@@ -110,6 +112,7 @@ class App:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.wait({self._housekeeping})
+        await self.platforms.stop()
         if service is not None:
             service.begin_shutdown()
         log.info("shutting down: %d request(s) in flight", service.active_requests if service else 0)

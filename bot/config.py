@@ -44,6 +44,7 @@ class LimitsConfig:
     server_burst: int = 30
     max_waiting: int = 500  # requests waiting for an engine slot before new ones are told "busy"
     shutdown_grace_s: float = 20.0  # on SIGINT/SIGTERM, how long in-flight requests may finish
+    request_deadline_s: float = 120.0  # one request end to end (waiting included); then "took too long"
 
 
 @dataclass
@@ -359,6 +360,7 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     ):
         positive(f"limits.{key}", getattr(lim, key))
     positive("limits.shutdown_grace_s", lim.shutdown_grace_s, zero=True)
+    positive("limits.request_deadline_s", lim.request_deadline_s)
     if config.safety.block_list_file is not None and not Path(config.safety.block_list_file).is_file():
         raise bad(
             "safety.block_list_file", f"names a file that does not exist ({config.safety.block_list_file})"

@@ -3,9 +3,11 @@
 Telegram sends a query per keystroke. Each user has at most one live query: a newer one supersedes
 the older, which is dropped if it is still in its debounce pause or waiting in the service's queue
 (its generation is cancelled); a generation that already started runs on and warms the cache.
-Answers always go out before `telegram.inline_deadline_s`: what is ready (and uploaded to the
-storage chat for a file_id) is offered, plus a button to continue in the private chat when the
-stickers could not be made in time.
+Answers always go out before `telegram.inline_deadline_s` with whatever is ready by then: the first
+candidate is asked for alone and the other three right after it (one part of the same request), so
+under load every query gets its first sticker before any query gets its fourth, and one sticker is
+offered rather than none. What misses the deadline is finished in the background and kept for the
+next identical query. A button continues in the private chat when nothing could be made in time.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from telegram import (
     Bot,
@@ -33,7 +36,7 @@ from adapters.telegram.context import TelegramContext
 from adapters.telegram.errors import best_effort
 from adapters.telegram.parsing import inline_request
 from adapters.telegram.start_links import StartLinks
-from bot.types import StickerFile, StickerReply
+from bot.types import StickerFile, StickerReply, StickerRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +49,33 @@ _ANSWER_RESERVE_S = 0.3  # kept for the answerInlineQuery call itself
 
 @dataclass(eq=False)
 class _Job:
+    """One inline query's generation: the first candidate, then the rest (`rest` None: all at once)."""
+
     query_id: str
     started: bool = False
+    rest_started: bool = False
     superseded: bool = False
     task: asyncio.Task[StickerReply] | None = None
+    rest: asyncio.Task[StickerReply | None] | None = None
 
     def on_position(self, position: int) -> None:
         if position == 0:
             self.started = True
+
+    def on_rest_position(self, position: int) -> None:
+        if position == 0:
+            self.rest_started = True
+
+    @property
+    def parts(self) -> list[asyncio.Task[Any]]:
+        return [t for t in (self.task, self.rest) if t is not None]
+
+    def cancel_unstarted(self) -> None:
+        """Superseded: drop what has not reached the engine (started work runs on, warming the cache)."""
+        if not self.started and self.task is not None:
+            self.task.cancel()  # the rest waits for it, so it ends too
+        elif not self.rest_started and self.rest is not None:
+            self.rest.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +119,7 @@ class InlineStickers:
         previous = self._live.get(user_id)
         if previous is not None:
             previous.superseded = True
-            if not previous.started and previous.task is not None:
-                previous.task.cancel()
+            previous.cancel_unstarted()
         self._live[user_id] = job
 
     async def _serve(self, bot: Bot, query: InlineQuery, text: str, job: _Job, deadline: float) -> None:
@@ -123,18 +144,14 @@ class InlineStickers:
         await asyncio.sleep(self.ctx.options.inline_debounce_s)
         if job.superseded:
             return  # a newer keystroke replaced this query; Telegram forgets unanswered ones
-        request = inline_request(query.from_user, text, CANDIDATES)
-        job.task = loop.create_task(self.ctx.service.handle(request, on_position=job.on_position))
+        self._start(job, inline_request(query.from_user, text, CANDIDATES))
+        assert job.task is not None
         budget = deadline - loop.time() - self.ctx.options.inline_upload_margin_s
-        await asyncio.wait({job.task}, timeout=max(budget, 0.0))
+        await asyncio.wait(job.parts, timeout=max(budget, 0.0))
         if job.task.cancelled():
             return  # superseded while waiting in line
         if not job.task.done():
-            finishing = self.ctx.spawn(self._finish_late(bot, job.task, key))
-            self._late[key] = finishing
-            finishing.add_done_callback(
-                lambda t: self._late.pop(key, None) if self._late.get(key) is t else None
-            )
+            self._finish_in_background(bot, job, key)
             await self._answer(query, (), button=self._continue_button(text, texts.INLINE_CONTINUE))
             return
         if job.task.exception() is not None:
@@ -143,25 +160,58 @@ class InlineStickers:
             )
             await self._answer(query, (), button=self._continue_button(text, texts.INLINE_CONTINUE))
             return
-        reply = job.task.result()
-        if reply.error is not None:
-            await self._answer(query, (), button=self._continue_button(text, reply.error.message))
+        first = job.task.result()
+        if first.error is not None:
+            await self._answer(query, (), button=self._continue_button(text, first.error.message))
             return
+        replies = _ready_replies(job)
+        complete = all(t.done() for t in job.parts)
+        if not complete:
+            self._finish_in_background(bot, job, key)
         remaining = deadline - loop.time() - _ANSWER_RESERVE_S
-        candidates = await self._upload(bot, reply, within_s=remaining)
-        if len(candidates) == len(reply.stickers):
+        candidates = await self._upload(bot, replies, within_s=remaining)
+        if complete and len(candidates) == sum(len(r.stickers) for r in replies):
             self._remember(key, candidates)
             await self._answer(query, candidates, cache_time=COMPLETE_CACHE_S)
         else:
             await self._answer(query, candidates, button=self._continue_button(text, texts.INLINE_CONTINUE))
 
-    async def _upload(self, bot: Bot, reply: StickerReply, *, within_s: float) -> tuple[_Candidate, ...]:
-        """File ids for the reply's stickers; those not uploaded within `within_s` are left out (they
-        finish in the background, so the next answer has them)."""
-        tasks = [
-            self.ctx.spawn(self._candidate(bot, reply, index, sticker))
-            for index, sticker in enumerate(reply.stickers)
-        ]
+    def _start(self, job: _Job, request: StickerRequest) -> None:
+        """Ask for the first candidate alone and for the rest once it is made (same request id, so
+        rate limits count the query once); or for all at once when `inline_first_alone` is off."""
+        handle = self.ctx.service.handle
+        loop = asyncio.get_running_loop()
+        if not self.ctx.options.inline_first_alone:
+            job.task = loop.create_task(handle(request, on_position=job.on_position))
+            return
+        job.task = loop.create_task(handle(replace(request, count=1), on_position=job.on_position))
+        job.rest = loop.create_task(self._rest(job, request))
+
+    async def _rest(self, job: _Job, request: StickerRequest) -> StickerReply | None:
+        assert job.task is not None
+        first = await asyncio.shield(job.task)
+        if first.error is not None or first.seed is None or request.count is None or request.count < 2:
+            return None
+        more = replace(request, count=request.count - 1, seed=first.seed + 1)
+        return await self.ctx.service.handle(more, on_position=job.on_rest_position)
+
+    def _finish_in_background(self, bot: Bot, job: _Job, key: tuple[int, str]) -> None:
+        finishing = self.ctx.tasks.spawn(self._finish_late(bot, job, key))
+        self._late[key] = finishing
+        finishing.add_done_callback(lambda t: self._late.pop(key, None) if self._late.get(key) is t else None)
+
+    async def _upload(
+        self, bot: Bot, replies: list[StickerReply], *, within_s: float
+    ) -> tuple[_Candidate, ...]:
+        """File ids for the replies' stickers, in order; those not uploaded within `within_s` are left
+        out (they finish in the background, so the next answer has them)."""
+        tasks = []
+        for reply in replies:
+            for index, sticker in enumerate(reply.stickers):
+                place = len(tasks)
+                tasks.append(self.ctx.tasks.spawn(self._candidate(bot, reply, index, place, sticker)))
+        if not tasks:
+            return ()
         await asyncio.wait(tasks, timeout=max(within_s, 0.0))
         return tuple(
             t.result()
@@ -170,7 +220,7 @@ class InlineStickers:
         )
 
     async def _candidate(
-        self, bot: Bot, reply: StickerReply, index: int, sticker: StickerFile
+        self, bot: Bot, reply: StickerReply, index: int, place: int, sticker: StickerFile
     ) -> _Candidate | None:
         try:
             file_id = await self.ctx.uploads.file_id(bot, sticker)
@@ -179,21 +229,23 @@ class InlineStickers:
             return None
         if file_id is None:
             return None
-        return _Candidate(f"{index}-{sticker.sha256[:40]}", file_id, reply.record_id, index)
+        return _Candidate(f"{place}-{sticker.sha256[:40]}", file_id, reply.record_id, index)
 
-    async def _finish_late(self, bot: Bot, task: asyncio.Task[StickerReply], key: tuple[int, str]) -> None:
-        """A generation that missed the deadline still uploads its stickers for the next identical query."""
-        await asyncio.wait({task})
-        if task.cancelled():
+    async def _finish_late(self, bot: Bot, job: _Job, key: tuple[int, str]) -> None:
+        """Candidates that missed the deadline are still made and uploaded for the next identical query."""
+        await asyncio.wait(job.parts)
+        if job.task is None or job.task.cancelled():
             return  # superseded by a newer keystroke
-        if task.exception() is not None:
-            log.error("telegram: late inline generation failed", exc_info=task.exception())
+        failed = [t.exception() for t in job.parts if not t.cancelled() and t.exception() is not None]
+        if failed:
+            log.error("telegram: late inline generation failed", exc_info=failed[0])
             return
-        reply = task.result()
-        if reply.error is None and reply.stickers:
-            candidates = await self._upload(bot, reply, within_s=60.0)
-            if len(candidates) == len(reply.stickers):
-                self._remember(key, candidates)
+        replies = _ready_replies(job)
+        if not replies or any(t.cancelled() for t in job.parts):
+            return
+        candidates = await self._upload(bot, replies, within_s=60.0)
+        if len(candidates) == sum(len(r.stickers) for r in replies):
+            self._remember(key, candidates)
 
     def _remember(self, key: tuple[int, str], candidates: tuple[_Candidate, ...]) -> None:
         self._recent[key] = candidates
@@ -224,6 +276,17 @@ class InlineStickers:
             lambda: query.answer(results, cache_time=cache_time, is_personal=True, button=button),
             what=f"answerInlineQuery {query.id}",
         )
+
+
+def _ready_replies(job: _Job) -> list[StickerReply]:
+    """The parts that finished with stickers, first candidate first."""
+    replies = []
+    for task in job.parts:
+        if task.done() and not task.cancelled() and task.exception() is None:
+            reply = task.result()
+            if reply is not None and reply.error is None and reply.stickers:
+                replies.append(reply)
+    return replies
 
 
 def _add_button(record_id: str | None, index: int) -> InlineKeyboardMarkup | None:

@@ -28,8 +28,11 @@ async def test_inline_query_offers_four_cached_stickers(bot: Harness) -> None:
     assert all(r["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith("p:") for r in results)
     assert answer.params["is_personal"] is True
     assert "button" not in answer.params
-    # one batched generation of 4, uploaded to the storage chat once each
-    assert [r.count for r in bot.engine.ran] == [4]
+    # the first candidate alone, then the other three with the following seeds (one query, one
+    # rate-limit charge), uploaded to the storage chat once each
+    first, rest = bot.engine.ran
+    assert (first.count, rest.count, rest.seed) == (1, 3, first.seed + 1)
+    assert first.request_id == rest.request_id
     uploads = api.calls_of("sendSticker", ok=True)
     assert len(uploads) == 4 and all(c.params["chat_id"] == STORAGE_CHAT for c in uploads)
     assert all(c.params.get("disable_notification") is True for c in uploads)
@@ -42,7 +45,7 @@ async def test_repeated_query_is_answered_from_cache_without_new_work(bot: Harne
     second = api.inline_update(USER, "Eating   otter")
     await api.wait_calls("answerInlineQuery", 2)
     assert len(answers_for(api, second)[0].params["results"]) == 4
-    assert len(bot.engine.ran) == 1
+    assert [r.count for r in bot.engine.ran] == [1, 3]  # one query's work
     assert len(api.calls_of("sendSticker")) == 4
 
 
@@ -55,7 +58,7 @@ async def test_newer_keystroke_supersedes_older_query(bot: Harness) -> None:
     await asyncio.sleep(0.3)
     assert answers_for(api, first) == [] and answers_for(api, second) == []
     assert len(answers_for(api, third)[0].params["results"]) == 4
-    assert len(bot.engine.ran) == 1  # the older keystrokes never reached the engine
+    assert [r.count for r in bot.engine.ran] == [1, 3]  # the older keystrokes never reached the engine
 
 
 async def test_other_users_queries_are_independent(bot: Harness) -> None:
@@ -81,7 +84,8 @@ async def test_queued_older_query_is_cancelled_when_superseded(harness: Harness)
     assert answers_for(api, other)
     assert answers_for(api, old) == []
     prompts = [r.prompt for r in engine.ran]
-    assert len(prompts) == 2 and not any(p.startswith("sleepy,") for p in prompts)
+    assert sorted(set(prompts)) == ["busy, otter, dm-sticker", "sleepy jumping, otter, dm-sticker"]
+    assert not any(p.startswith("sleepy,") for p in prompts)
     assert api.violations == []
 
 
@@ -102,7 +106,7 @@ async def test_slow_generation_answers_before_deadline_with_private_chat_button(
     again = api.inline_update(USER, "dancing otter")
     await api.wait_for(lambda a: answers_for(a, again), within_s=5, what="cached answer")
     assert len(answers_for(api, again)[0].params["results"]) == 4
-    assert len(engine.ran) == 1
+    assert [r.count for r in engine.ran] == [1, 3]  # made once, for both queries
     assert answers_for(api, query_id)
     # the button's start parameter brings the query into the private chat
     engine.delay_s = 0.0
