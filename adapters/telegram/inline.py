@@ -27,16 +27,16 @@ from telegram import (
     InlineQueryResultsButton,
     Update,
 )
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from adapters.telegram import texts
 from adapters.telegram.callback_data import add_to_pack
 from adapters.telegram.context import TelegramContext
 from adapters.telegram.errors import best_effort
+from adapters.telegram.inline_uploads import Candidate, CandidateUploads, made
 from adapters.telegram.parsing import inline_request
 from adapters.telegram.start_links import StartLinks
-from bot.types import StickerFile, StickerReply, StickerRequest
+from bot.types import StickerReply, StickerRequest
 
 log = logging.getLogger(__name__)
 
@@ -78,20 +78,12 @@ class _Job:
             self.rest.cancel()
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    result_id: str
-    file_id: str
-    record_id: str | None
-    index: int
-
-
 class InlineStickers:
     def __init__(self, ctx: TelegramContext, links: StartLinks) -> None:
         self.ctx = ctx
         self.links = links
         self._live: dict[int, _Job] = {}
-        self._recent: OrderedDict[tuple[int, str], tuple[_Candidate, ...]] = OrderedDict()
+        self._recent: OrderedDict[tuple[int, str], tuple[Candidate, ...]] = OrderedDict()
         self._late: dict[tuple[int, str], asyncio.Task[None]] = {}  # generations that missed a deadline
 
     async def on_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -146,8 +138,18 @@ class InlineStickers:
             return  # a newer keystroke replaced this query; Telegram forgets unanswered ones
         self._start(job, inline_request(query.from_user, text, CANDIDATES))
         assert job.task is not None
-        budget = deadline - loop.time() - self.ctx.options.inline_upload_margin_s
-        await asyncio.wait(job.parts, timeout=max(budget, 0.0))
+        uploads = CandidateUploads(self.ctx, bot)
+        waiting = set(job.parts)
+        making_until = deadline - self.ctx.options.inline_upload_margin_s
+        while waiting:
+            done, waiting = await asyncio.wait(
+                waiting, timeout=max(making_until - loop.time(), 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                break
+            for reply in (made(part) for part in job.parts if part in done):
+                if reply is not None:
+                    uploads.add(reply)  # uploading starts now, while the rest is still being made
         if job.task.cancelled():
             return  # superseded while waiting in line
         if not job.task.done():
@@ -164,17 +166,14 @@ class InlineStickers:
         if first.error is not None:
             await self._answer(query, (), button=self._continue_button(text, first.error.message))
             return
-        replies = _ready_replies(job)
-        complete = all(t.done() for t in job.parts)
-        if not complete:
-            self._finish_in_background(bot, job, key)
-        remaining = deadline - loop.time() - _ANSWER_RESERVE_S
-        candidates = await self._upload(bot, replies, within_s=remaining)
-        if complete and len(candidates) == sum(len(r.stickers) for r in replies):
+        await uploads.wait(deadline - loop.time() - _ANSWER_RESERVE_S)
+        candidates = uploads.ready()
+        if not waiting and uploads.complete:
             self._remember(key, candidates)
             await self._answer(query, candidates, cache_time=COMPLETE_CACHE_S)
-        else:
-            await self._answer(query, candidates, button=self._continue_button(text, texts.INLINE_CONTINUE))
+            return
+        self._finish_in_background(bot, job, key)  # the rest is kept for the next identical query
+        await self._answer(query, candidates, button=self._continue_button(text, texts.INLINE_CONTINUE))
 
     def _start(self, job: _Job, request: StickerRequest) -> None:
         """Ask for the first candidate alone and for the rest once it is made (same request id, so
@@ -200,54 +199,24 @@ class InlineStickers:
         self._late[key] = finishing
         finishing.add_done_callback(lambda t: self._late.pop(key, None) if self._late.get(key) is t else None)
 
-    async def _upload(
-        self, bot: Bot, replies: list[StickerReply], *, within_s: float
-    ) -> tuple[_Candidate, ...]:
-        """File ids for the replies' stickers, in order; those not uploaded within `within_s` are left
-        out (they finish in the background, so the next answer has them)."""
-        tasks = []
-        for reply in replies:
-            for index, sticker in enumerate(reply.stickers):
-                place = len(tasks)
-                tasks.append(self.ctx.tasks.spawn(self._candidate(bot, reply, index, place, sticker)))
-        if not tasks:
-            return ()
-        await asyncio.wait(tasks, timeout=max(within_s, 0.0))
-        return tuple(
-            t.result()
-            for t in tasks
-            if t.done() and not t.cancelled() and t.exception() is None and t.result()
-        )
-
-    async def _candidate(
-        self, bot: Bot, reply: StickerReply, index: int, place: int, sticker: StickerFile
-    ) -> _Candidate | None:
-        try:
-            file_id = await self.ctx.uploads.file_id(bot, sticker)
-        except TelegramError as err:
-            log.warning("telegram: storage upload of %s failed: %s", sticker.sha256[:12], err.message)
-            return None
-        if file_id is None:
-            return None
-        return _Candidate(f"{place}-{sticker.sha256[:40]}", file_id, reply.record_id, index)
-
     async def _finish_late(self, bot: Bot, job: _Job, key: tuple[int, str]) -> None:
         """Candidates that missed the deadline are still made and uploaded for the next identical query."""
         await asyncio.wait(job.parts)
-        if job.task is None or job.task.cancelled():
+        if any(t.cancelled() for t in job.parts):
             return  # superseded by a newer keystroke
-        failed = [t.exception() for t in job.parts if not t.cancelled() and t.exception() is not None]
+        failed = [t.exception() for t in job.parts if t.exception() is not None]
         if failed:
             log.error("telegram: late inline generation failed", exc_info=failed[0])
             return
-        replies = _ready_replies(job)
-        if not replies or any(t.cancelled() for t in job.parts):
-            return
-        candidates = await self._upload(bot, replies, within_s=60.0)
-        if len(candidates) == sum(len(r.stickers) for r in replies):
-            self._remember(key, candidates)
+        uploads = CandidateUploads(self.ctx, bot)
+        for reply in (made(part) for part in job.parts):
+            if reply is not None:
+                uploads.add(reply)
+        await uploads.wait(60.0)
+        if uploads.ready() and uploads.complete:
+            self._remember(key, uploads.ready())
 
-    def _remember(self, key: tuple[int, str], candidates: tuple[_Candidate, ...]) -> None:
+    def _remember(self, key: tuple[int, str], candidates: tuple[Candidate, ...]) -> None:
         self._recent[key] = candidates
         self._recent.move_to_end(key)
         while len(self._recent) > _RECENT_MAX:
@@ -259,7 +228,7 @@ class InlineStickers:
     async def _answer(
         self,
         query: InlineQuery,
-        candidates: tuple[_Candidate, ...],
+        candidates: tuple[Candidate, ...],
         *,
         button: InlineQueryResultsButton | None = None,
         cache_time: int = 0,
@@ -276,17 +245,6 @@ class InlineStickers:
             lambda: query.answer(results, cache_time=cache_time, is_personal=True, button=button),
             what=f"answerInlineQuery {query.id}",
         )
-
-
-def _ready_replies(job: _Job) -> list[StickerReply]:
-    """The parts that finished with stickers, first candidate first."""
-    replies = []
-    for task in job.parts:
-        if task.done() and not task.cancelled() and task.exception() is None:
-            reply = task.result()
-            if reply is not None and reply.error is None and reply.stickers:
-                replies.append(reply)
-    return replies
 
 
 def _add_button(record_id: str | None, index: int) -> InlineKeyboardMarkup | None:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
+
+from generator.api import GenerationRequest, GenerationResult, PositionCallback
+from tests.fakes.fake_engine import FakeEngine, _call, fake_sticker
+from tests.fakes.service_factory import make_service
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.telegram.conftest import STORAGE_CHAT, Harness
+from tests.telegram.conftest import STORAGE_CHAT, Harness, telegram_config
 
 USER = 5151
 
@@ -158,3 +164,61 @@ async def test_storage_upload_failure_still_answers_in_time(bot: Harness) -> Non
     assert answer.error is None
     assert len(answer.params["results"]) == 3
     assert answer.params["button"]["start_parameter"]
+
+
+class PerImageEngine(FakeEngine):
+    """One job at a time, `per_image_s` per candidate: a busy machine where four cost four times one.
+
+    Its stickers come from a pool drawn up front, so the time per image is what the test says."""
+
+    def __init__(self, per_image_s: float) -> None:
+        super().__init__(max_batch=1)
+        self.per_image_s = per_image_s
+        self._pool = [fake_sticker("pool", seed) for seed in range(40)]
+
+    async def generate(
+        self, request: GenerationRequest, on_position: PositionCallback | None = None
+    ) -> GenerationResult:
+        async with self._slots:
+            if on_position is not None:
+                await _call(on_position, 0)
+            await asyncio.sleep(self.per_image_s * request.count)
+        self.ran.append(request)
+        stickers = tuple(
+            replace(self._pool[(len(self.ran) * 4 + i) % len(self._pool)], seed=seed)
+            for i, seed in enumerate(request.seeds())
+        )
+        return GenerationResult(request=request, stickers=stickers)
+
+
+@pytest.mark.slow
+async def test_under_load_every_query_gets_a_sticker_by_the_deadline(api: FakeBotAPI, tmp_path: Path) -> None:
+    """8 users type at once; drawing all 4 candidates for everyone takes 8 × 0.8 s, past the 4 s
+    deadline. Before the fix the last queries were answered with nothing; now every answer carries
+    at least its first candidate, and the rest is kept for the next identical query."""
+    engine = PerImageEngine(per_image_s=0.2)
+    service = await make_service(tmp_path, engine)
+    config = telegram_config(api, inline_deadline_s=4.0)
+    harness = Harness(api=api, service=service, engine=engine, config=config)
+    try:
+        await harness.start()
+        users = [USER + i for i in range(8)]
+        queries = {user: api.inline_update(user, f"otter number {user}") for user in users}
+        await api.wait_for(
+            lambda a: all(answers_for(a, q) for q in queries.values()), within_s=15, what="all answers"
+        )
+        counts = [len(answers_for(api, q)[0].params["results"]) for q in queries.values()]
+        assert all(c >= 1 for c in counts), counts
+        assert all(answers_for(api, q)[0].error is None for q in queries.values())
+        last = users[-1]
+        partial = answers_for(api, queries[last])[0]
+        assert len(partial.params["results"]) < 4 and partial.params["cache_time"] == 0
+        await api.wait_for(lambda a: len(engine.ran) == 16, within_s=15, what="the rest made")
+        again = api.inline_update(last, f"otter number {last}")
+        await api.wait_for(lambda a: answers_for(a, again), within_s=10, what="the repeated query")
+        assert len(answers_for(api, again)[0].params["results"]) == 4  # kept, not drawn again
+        assert len(engine.ran) == 16
+        assert api.violations == []
+    finally:
+        await harness.stop()
+        await service.close()
