@@ -96,8 +96,9 @@ class App:
             await self.stop()
             raise
         log.info(
-            "stickerbot running: adapters=%s styles=%s storage=%s",
-            ",".join(names) or "none",
+            "stickerbot running: adapters=%s%s styles=%s storage=%s",
+            ",".join(n for n in names if n not in self.platforms.retrying) or "none",
+            f" (retrying: {','.join(sorted(self.platforms.retrying))})" if self.platforms.retrying else "",
             ",".join(s.name for s in self.service.styles()),
             self.config.storage.url.split("@")[-1],
         )
