@@ -73,6 +73,9 @@ class LimitsConfig(Section):
     shutdown_grace_s: float = Field(
         20.0, ge=0, description="on SIGINT/SIGTERM, how long in-flight requests may finish"
     )
+    request_deadline_s: float = Field(
+        120.0, gt=0, description='one request end to end (waiting included); then "took too long"'
+    )
 
 
 class SafetyConfig(Section):

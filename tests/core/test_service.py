@@ -471,7 +471,7 @@ async def test_every_engine_error_maps_to_a_user_error(
 
 _HUB_MISSING = api.ModelMissing(
     "Model stabilityai/sdxl-turbo is not in the Hugging Face cache and the hub cannot be reached; download "
-    "it with `huggingface-cli download stabilityai/sdxl-turbo` or point model.path (or --model) at a local "
+    "it with `hf download stabilityai/sdxl-turbo` or point model.path (or --model) at a local "
     "directory.",
     detail="OSError: not cached",
 )

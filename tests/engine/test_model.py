@@ -95,7 +95,7 @@ def test_missing_hub_model_offline_is_one_clear_line(monkeypatch: pytest.MonkeyP
     message = info.value.user_message
     assert "\n" not in message
     assert "stickerbot-tests/no-such-model" in message
-    assert "huggingface-cli download stickerbot-tests/no-such-model" in message
+    assert "hf download stickerbot-tests/no-such-model" in message
 
 
 def test_missing_local_directory(tmp_path: Path) -> None:
