@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import types
 import typing
@@ -64,6 +65,19 @@ class WebConfig:
     max_message_chars: int = 2000
     messages_per_10s: int = 20
     history_limit: int = 200
+    # Hardening (see docs/running/limits-and-proxy.md). Limits count per client address: the socket's
+    # peer, or the last untrusted hop of `trusted_proxy_header` when the peer is in `trusted_proxies`.
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names served; [] = bind + localhost
+    trusted_proxy_header: str | None = None  # e.g. X-Forwarded-For (only believed from trusted_proxies)
+    trusted_proxies: list[str] = field(default_factory=list)  # proxy addresses or networks (CIDR)
+    max_connections: int = 1000  # open sockets in all (idle, HTTP and WebSocket)
+    max_connections_per_address: int = 20
+    max_connections_per_room: int = 300
+    max_sessions_per_address: int = 8  # distinct sessions one address may have connected at once
+    max_rooms_per_address: int = 8
+    max_pending_per_address: int = 6  # stickers on the way for one address (all its sessions and rooms)
+    header_timeout_s: float = 10.0  # to send request headers, and how long an idle keep-alive socket lives
+    hello_timeout_s: float = 10.0  # from WebSocket upgrade to the hello frame
 
 
 @dataclass
@@ -367,6 +381,19 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     positive("web.max_message_chars", config.web.max_message_chars)
     positive("web.messages_per_10s", config.web.messages_per_10s)
     positive("web.history_limit", config.web.history_limit, zero=True)
+    for key in ("connections", "connections_per_address", "connections_per_room", "sessions_per_address"):
+        positive(f"web.max_{key}", getattr(config.web, f"max_{key}"))
+    positive("web.max_rooms_per_address", config.web.max_rooms_per_address)
+    positive("web.max_pending_per_address", config.web.max_pending_per_address)
+    positive("web.header_timeout_s", config.web.header_timeout_s)
+    positive("web.hello_timeout_s", config.web.hello_timeout_s)
+    for network in config.web.trusted_proxies:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise bad("web.trusted_proxies", f"must list addresses or networks (got {network!r})") from None
+    if config.web.trusted_proxies and not config.web.trusted_proxy_header:
+        raise bad("web.trusted_proxies", "is set but web.trusted_proxy_header is not (e.g. X-Forwarded-For)")
     port("telegram.webhook.port", config.telegram.webhook.port)
     positive("telegram.inline_deadline_s", config.telegram.inline_deadline_s)
     port("metrics.port", config.metrics.port)

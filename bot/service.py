@@ -437,7 +437,10 @@ class StickerService(StickerServiceAPI):
 
     async def _handle(self, request: StickerRequest, report: _PositionReporter) -> StickerReply:
         plan = await self._plan(request)
-        wait = self.rate_limits.check(f"{request.platform}:{request.user_id}", self._server_key(request))
+        user_key = f"{request.platform}:{request.user_id}"
+        if request.limits_key is not None:
+            user_key = f"{self._server_key(request)}:{request.user_id}"
+        wait = self.rate_limits.check(user_key, self._server_key(request))
         if wait > 0:
             raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
         if request.kind not in (RequestKind.REACTION, RequestKind.REROLL, RequestKind.VARIATIONS):
@@ -501,6 +504,9 @@ class StickerService(StickerServiceAPI):
         )
 
     def _server_key(self, request: StickerRequest) -> str:
+        """Limits and the fair line count per server, or per `limits_key` where clients pick servers."""
+        if request.limits_key is not None:
+            return f"{request.platform}:key:{request.limits_key}"
         return f"{request.platform}:{request.scope_server}"
 
     async def _plan(self, request: StickerRequest) -> _Plan:
