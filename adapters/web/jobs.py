@@ -8,6 +8,7 @@ Jobs run under the shared `InFlight` tracker: a stop lets them finish (bounded),
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -88,7 +89,12 @@ class StickerJobs:
         room.pending[pending.id] = pending  # counted at once, so a burst cannot pass the cap
         task = self.inflight.spawn(self._run(client, room, request, pending), name=f"web-job-{pending.id}")
         client.jobs[task] = private
-        task.add_done_callback(lambda done: client.jobs.pop(done, None))
+
+        def done(task: asyncio.Task[None]) -> None:
+            client.jobs.pop(task, None)
+            self._settle(client, room, pending)  # also when cancelled before it ever ran
+
+        task.add_done_callback(done)
 
     def abandon(self, client: Client) -> int:
         """The connection closed: cancel its jobs unless its user is still in the room (another tab).
@@ -125,15 +131,24 @@ class StickerJobs:
             client.send("notice", level="error", text=messages.FAILED)
             return
         finally:
-            room.pending.pop(pending.id, None)
-            self.book.release_pending(client.address)
-            show("pending_end", id=pending.id)
-            self.rooms.forget_if_empty(room.name)
+            self._settle(client, room, pending)
         try:
             await self._deliver(client, reply, pending)
         except Exception:
             log.exception("posting sticker reply %s failed", request.request_id)
             client.send("notice", level="error", text=messages.UNEXPECTED)
+
+    def _settle(self, client: Client, room: Room, pending: Pending) -> None:
+        """The request is answered (or cancelled): drop its placeholder and its count, once."""
+        if room.pending.pop(pending.id, None) is None:
+            return
+        self.book.release_pending(client.address)
+        frame = {"id": pending.id}
+        if pending.private:
+            client.send("pending_end", **frame)
+        else:
+            room.broadcast("pending_end", **frame)
+        self.rooms.forget_if_empty(room.name)
 
     async def _deliver(self, client: Client, reply: StickerReply, pending: Pending) -> None:
         failure = failure_text(reply)

@@ -50,7 +50,6 @@ CLOSE_UNAUTHORIZED = 4401  # missing or wrong room access token
 CLOSE_BAD_HELLO = 4422  # unusable name or room
 CLOSE_REFUSED = 4429  # over a limit: kept flooding, or too many connections/sessions/rooms
 CLOSE_GOING_AWAY = 1001  # server shutting down
-CLOSE_TOO_BIG = 1009  # frame over the size limit
 
 JsonId = Annotated[int, Field(ge=0, lt=2**53)]
 
