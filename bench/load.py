@@ -19,7 +19,7 @@ import json
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             trusted_proxies=["127.0.0.1"],
             max_connections=max(1000, args.clients * 2),
         )
-        service = await make_service(Path(tmp), engine, replace(AppConfig(), web=web))
+        service = await make_service(Path(tmp), engine, AppConfig(web=web))
         if args.engine == "tiny":
             await _wait_ready(engine)
         adapter = create_adapter(web, service, service.config)

@@ -11,7 +11,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +73,9 @@ async def running_room(
 ) -> AsyncIterator[LiveRoom]:
     engine = engine or FakeEngine()
     web = web or WebConfig(port=0)
-    config = replace(AppConfig(limits=limits or GENEROUS_LIMITS), web=web)
+    config = AppConfig(limits=limits or GENEROUS_LIMITS, web=web)
     if database_url is not None:
-        config = replace(config, storage=StorageConfig(url=database_url))
+        config = config.model_copy(update={"storage": StorageConfig(url=database_url)})
     service = await make_service(tmp_path, engine=engine, config=config)
     adapter = create_adapter(web, service, service.config)
     await adapter.start()
