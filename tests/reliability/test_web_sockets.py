@@ -7,7 +7,6 @@ Before the fix 300 slowloris sockets and 500 idle sockets were all held for 60â€
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 from bot.config import WebConfig
@@ -43,11 +42,9 @@ async def test_slow_and_idle_sockets_are_closed_after_the_header_timeout(tmp_pat
                 await asyncio.sleep(0.2)
 
         feeder = asyncio.create_task(trickle())
-        began = time.monotonic()
         results = await asyncio.gather(*(closed_within(r, 3.0) for r, _w in idle + slow))
         feeder.cancel()
         assert all(results), f"{results.count(False)} of {len(results)} sockets still open after 3 s"
-        assert time.monotonic() - began < 3.0
         for _r, writer in idle + slow:
             writer.close()
         # The server still serves everyone else.
