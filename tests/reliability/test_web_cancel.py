@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.fake_engine import FakeEngine
 from tests.reliability.web_server import running_room
 
@@ -16,6 +18,7 @@ def prompts(engine: FakeEngine) -> list[str]:
     return [r.prompt for r in engine.ran]
 
 
+@pytest.mark.slow
 async def test_requests_of_a_client_that_left_never_reach_the_model(tmp_path: Path) -> None:
     engine = FakeEngine(delay_s=0.8, max_batch=1)
     async with running_room(tmp_path, engine=engine) as room:

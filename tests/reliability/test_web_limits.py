@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.config import LimitsConfig, WebConfig
 from tests.fakes.fake_engine import FakeEngine
 from tests.reliability.web_server import LiveRoom, running_room
@@ -46,6 +48,7 @@ async def test_fresh_sessions_and_rooms_are_capped_per_address(tmp_path: Path) -
         assert (await try_join(room, "Neighbour", "lobby", NEIGHBOUR))["type"] == "welcome"
 
 
+@pytest.mark.slow
 async def test_a_flood_from_one_address_cannot_starve_another(tmp_path: Path) -> None:
     limits = LimitsConfig(
         user_per_minute=30, server_per_minute=30, user_burst=5, server_burst=8, max_in_flight=1, max_waiting=6
