@@ -325,7 +325,12 @@ class StickerService(StickerServiceAPI):
         """Charge the user and the server once per request id (parts of one request share it)."""
         if request.request_id in self._charged:
             return
-        wait = self.rate_limits.check(f"{request.platform}:{request.user_id}", server_key(request))
+        server = server_key(request)
+        # Where clients choose their "server" (web rooms), users are counted within their limits key.
+        user = (
+            f"{server}:{request.user_id}" if request.limits_key else f"{request.platform}:{request.user_id}"
+        )
+        wait = self.rate_limits.check(user, server)
         if wait > 0:
             raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
         self._charged[request.request_id] = None
