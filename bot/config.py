@@ -84,7 +84,11 @@ class SafetyConfig(Section):
     block_list_file: str | None = Field(
         None, description="a text file with one blocked word/phrase per line (# comments)"
     )
-    negative_prompt: str = "nsfw, nude, gore, blood, text, watermark, signature, blurry, lowres"
+    negative_prompt: str | None = Field(
+        None,
+        description="deprecated, has no effect: SDXL-Turbo draws without guidance, where negative prompts "
+        "are ignored; the prompt filter is what refuses unsafe requests",
+    )
 
 
 class WebConfig(Section):
@@ -271,6 +275,12 @@ def load_config(
     config.source = source
     if source is not None:
         _warn_about_written_secrets(config, source)
+        if config.safety.negative_prompt is not None:
+            log.warning(
+                "%s: 'safety.negative_prompt' has no effect (SDXL-Turbo draws without guidance, where "
+                "negative prompts are ignored); the prompt filter refuses unsafe requests: remove the key",
+                source,
+            )
     for dotted, value in EnvSettings.read(env).secrets().items():
         *parents, key = dotted.split(".")
         section: Any = config

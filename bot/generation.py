@@ -68,7 +68,6 @@ class Generations:
             style=plan.style.name,
             seed=plan.seed,
             count=plan.count,
-            negative_prompt=plan.negative,
             outline=plan.outline,
             request_id=request.request_id,
         )

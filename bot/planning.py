@@ -25,7 +25,6 @@ from bot.prompts import (
     parse_count,
     parse_text,
 )
-from bot.safety import negative_prompt
 from bot.settings import DEFAULT_STYLE
 from bot.types import ErrorKind, RequestKind, ServiceError, StickerRecord, StickerRequest, UserError
 from generator.api import MAX_PROMPT_CHARS, StyleSummary
@@ -60,7 +59,6 @@ class Plan:
     count: int
     seed: int
     outline: bool | None
-    negative: str
     emoji: str
 
 
@@ -114,7 +112,6 @@ def plan_request(
     *,
     styles: Sequence[StyleSummary],
     configured_style: str,
-    base_negative: str | None,
     unavailable: Collection[str] = (),
     settings: ScopeSettings | None = None,
     parent: StickerRecord | None = None,
@@ -181,7 +178,6 @@ def plan_request(
         count=count,
         seed=seed,
         outline=outline,
-        negative=negative_prompt(base_negative, style.negative_prompt),
         emoji=pick,
     )
 

@@ -31,7 +31,6 @@ class Results:
         return result_key(
             model=self.model,
             prompt=plan.built.prompt,
-            negative=plan.negative,
             style=plan.style.name,
             template=plan.style.template,
             trigger=plan.style.trigger,

@@ -316,7 +316,6 @@ class StickerService(StickerServiceAPI):
             styles=self.engine.styles(),
             unavailable=self.engine.unavailable_styles(),
             configured_style=self.config.engine.default_style,
-            base_negative=self.config.safety.negative_prompt,
             settings=settings,
             parent=parent,
         )

@@ -91,7 +91,6 @@ async def _plan(config: AppConfig, args: argparse.Namespace, seed: int, registry
             request,
             styles=registry.summaries(),
             configured_style=config.engine.default_style,
-            base_negative=config.safety.negative_prompt,
         )
     except ServiceError as exc:
         if exc.error.kind is ErrorKind.EMPTY_PROMPT:
@@ -120,7 +119,6 @@ async def _generate(config: AppConfig, args: argparse.Namespace, seed: int) -> G
         style=plan.style.name,
         seed=plan.seed,
         count=plan.count,
-        negative_prompt=plan.negative,
         steps=args.steps,
         outline=plan.outline,
         timeout_s=CLI_TIMEOUT_S,
