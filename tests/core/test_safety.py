@@ -9,7 +9,6 @@ from bot.safety import (
     BlockListFilter,
     PromptFilter,
     SafetyVerdict,
-    negative_prompt,
     skeleton,
 )
 from tests.contract import assert_implements
@@ -125,7 +124,3 @@ def test_filter_protocol_is_pluggable() -> None:
     assert isinstance(AllowNothing(), PromptFilter)
     assert_implements(FILTER, PromptFilter)  # same parameters and async, not only the name
     assert_implements(AllowNothing(), PromptFilter)
-
-
-def test_negative_prompt_merges_without_duplicates() -> None:
-    assert negative_prompt("nsfw, blurry", "Blurry, text", None, "") == "nsfw, blurry, text"
