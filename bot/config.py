@@ -88,7 +88,6 @@ class SafetyConfig(Section):
         None,
         description="deprecated, has no effect: SDXL-Turbo draws without guidance, where negative prompts "
         "are ignored; the prompt filter is what refuses unsafe requests",
-        json_schema_extra={"deprecated": True},  # accepted with a warning; config.example.yaml omits it
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-__all__ = ["ConfigError", "describe_validation_error", "is_deprecated", "known_keys", "type_name"]
+__all__ = ["ConfigError", "describe_validation_error", "known_keys", "type_name"]
 
 
 class ConfigError(Exception):
@@ -24,12 +24,6 @@ class ConfigError(Exception):
 def known_keys(model: type[BaseModel]) -> list[str]:
     """The keys a section accepts (fields excluded from serialisation, like `source`, are not keys)."""
     return sorted(name for name, f in model.model_fields.items() if not f.exclude)
-
-
-def is_deprecated(field: FieldInfo) -> bool:
-    """A key still accepted (with a warning) but no longer documented in config.example.yaml."""
-    extra = field.json_schema_extra
-    return isinstance(extra, dict) and extra.get("deprecated") is True
 
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel], raw: Any) -> str:

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel
 
 from bot.config import AppConfig, ConfigError, load_config
-from bot.config_errors import is_deprecated, known_keys
+from bot.config_errors import known_keys
 from bot.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +64,6 @@ def test_without_a_config_the_shipped_styles_are_found_from_any_directory(
 def _field_paths(cls: type[BaseModel], prefix: str = "") -> set[str]:
     paths: set[str] = set()
     for name in known_keys(cls):
-        if is_deprecated(cls.model_fields[name]):
-            continue  # accepted with a warning, no longer shown in the example
         annotation = cls.model_fields[name].annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             paths |= _field_paths(annotation, f"{prefix}{name}.")
