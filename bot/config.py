@@ -345,6 +345,7 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
         raise bad("engine.default_steps", f"must be from 1 to 4 (got {e.default_steps})")
     if not (e.matting == "flood" or e.matting.startswith("rembg:")):
         raise bad("engine.matting", f"must be flood or rembg:<model> (got {e.matting!r})")
+    _validate_ray(e.ray, bad, positive)
     if not (s.url.startswith("sqlite:///") or s.url.startswith(("postgresql://", "postgres://"))):
         raise bad("storage.url", "must be sqlite:///path/to/file.db or postgresql://user@host/db")
     positive("storage.cache_max_mb", s.cache_max_mb)
@@ -378,3 +379,25 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
         raise bad("telegram.enabled", "is true but there is no token: set STICKERBOT_TELEGRAM_TOKEN")
     if config.discord.enabled and not config.discord.token:
         raise bad("discord.enabled", "is true but there is no token: set STICKERBOT_DISCORD_TOKEN")
+
+
+def _validate_ray(ray: Any, bad: Any, positive: Any) -> None:
+    """engine.ray.*: names, replica counts and queue limits (used when engine.backend is ray)."""
+    if ray.address is not None and not ray.address.strip():
+        raise bad("engine.ray.address", "must be auto, ray://host:10001, host:6379 or null")
+    for key, value in (("engine.ray.app", ray.app), ("engine.ray.deployment.name", ray.deployment.name)):
+        if not value.strip() or "#" in value or "/" in value:
+            raise bad(key, f"must be a plain name (got {value!r})")
+    d = ray.deployment
+    positive("engine.ray.reconnect_max_s", ray.reconnect_max_s)
+    for key in ("num_replicas", "max_ongoing_requests", "max_concurrent_batches", "health_check_period_s"):
+        positive(f"engine.ray.deployment.{key}", getattr(d, key))
+    positive("engine.ray.deployment.max_queued_requests", d.max_queued_requests, zero=True)
+    positive("engine.ray.deployment.num_cpus", d.num_cpus, zero=True)
+    positive("engine.ray.deployment.num_gpus", d.num_gpus, zero=True)
+    if d.autoscaling is not None:
+        a = d.autoscaling
+        positive("engine.ray.deployment.autoscaling.min_replicas", a.min_replicas, zero=True)
+        positive("engine.ray.deployment.autoscaling.target_ongoing_requests", a.target_ongoing_requests)
+        if a.max_replicas < max(1, a.min_replicas):
+            raise bad("engine.ray.deployment.autoscaling.max_replicas", "must be at least min_replicas and 1")

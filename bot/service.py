@@ -323,11 +323,11 @@ class StickerService(StickerServiceAPI):
             return reply
 
     def health(self) -> ServiceHealth:
-        """Ready once the engine has loaded its model; with `problem` set when loading failed."""
-        error = getattr(self.engine, "load_error", None)
-        if isinstance(error, GeneratorError):
-            return ServiceHealth(ready=False, problem=self.user_error(error))
-        return ServiceHealth(ready=bool(getattr(self.engine, "ready", True)))
+        """Ready once the engine can make stickers; with `problem` set when it cannot (e.g. no model)."""
+        health = self.engine.health()
+        if health.error is not None:
+            return ServiceHealth(ready=False, problem=self.user_error(health.error))
+        return ServiceHealth(ready=health.ready)
 
     def user_error(self, exc: GeneratorError) -> UserError:
         """`user_error_for`, except that a missing model gets a sentence for chat users (who
@@ -430,6 +430,8 @@ class StickerService(StickerServiceAPI):
         key = name.strip().lower()
         if key in styles:
             return styles[key]
+        if not styles and (problem := self.health().problem) is not None:
+            raise ServiceError(problem)  # e.g. a Ray cluster not reached yet: no style list at all
         shown = "".join(ch for ch in name.strip() if ch.isprintable())[:40]
         raise fail(
             ErrorKind.UNKNOWN_STYLE, f"I don't know the style “{shown}”. Styles: {', '.join(sorted(styles))}."

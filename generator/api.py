@@ -66,6 +66,12 @@ class EngineClosed(GeneratorError):
     kind = "engine_closed"
 
 
+class EngineUnavailable(GeneratorError):
+    """A remote engine (the Ray cluster) cannot be reached right now; the bot keeps retrying."""
+
+    kind = "engine_unavailable"
+
+
 # --------------------------------------------------------------------------- requests/results
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
@@ -125,13 +131,35 @@ class StyleSummary:
     steps: int
 
 
+@dataclass(frozen=True, slots=True)
+class EngineHealth:
+    """Whether stickers can be made now. `error` says why not (e.g. `ModelMissing`, or a cluster
+    that cannot be reached); `ready` is False while the model is still loading, too."""
+
+    ready: bool = True
+    error: GeneratorError | None = None
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Counters for benchmarks, metrics and tests (a remote engine reports its cluster's totals)."""
+
+    batches: int = 0
+    images: int = 0
+    failed_batches: int = 0
+    switches: int = 0
+    switch_ms: list[float] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+
+
 PositionCallback = Callable[[int], Awaitable[None] | None]
 """Called with a 1-based place in line while a request waits, and 0 when it starts running."""
 
 
 @runtime_checkable
 class StickerEngine(Protocol):
-    """What `bot/` needs from a generator. The in-process engine implements it; a remote one can."""
+    """What `bot/` needs from a generator: the in-process engine (`generator.engine`) and the Ray Serve
+    client (`generator.serve.client`) implement all of it, so the service never probes attributes."""
 
     async def start(self) -> None: ...
 
@@ -144,3 +172,7 @@ class StickerEngine(Protocol):
     def styles(self) -> Sequence[StyleSummary]: ...
 
     def queue_length(self) -> int: ...
+
+    def health(self) -> EngineHealth: ...
+
+    def stats(self) -> EngineStats: ...

@@ -1,0 +1,82 @@
+"""The Serve application: a `StickerGenerator` deployment (plus its status board) from the config.
+
+`build_app(model_cfg, engine_cfg)` is what `stickerbot serve` and `RayEngine` (with a local Ray) run;
+`build` is the import path for `serve deploy` config files (`import_path: generator.serve.app:build`),
+whose `args:` hold the same `model:` and `engine:` sections as the bot's config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from ray.serve import Application
+
+from generator.options import (
+    EngineConfig,
+    ModelConfig,
+    RayAutoscalingConfig,
+    RayConfig,
+    RayDeploymentConfig,
+)
+from generator.serve.board import StatusBoard
+from generator.serve.deployment import StickerGenerator
+
+
+def deployment_options(d: RayDeploymentConfig) -> dict[str, Any]:
+    """`engine.ray.deployment` as `Deployment.options(...)` keyword arguments."""
+    options: dict[str, Any] = {
+        "name": d.name,
+        "ray_actor_options": {"num_cpus": d.num_cpus, "num_gpus": d.num_gpus},
+        "max_ongoing_requests": d.max_ongoing_requests,
+        "max_queued_requests": d.max_queued_requests,
+        "health_check_period_s": d.health_check_period_s,
+    }
+    if d.autoscaling is not None:
+        options["autoscaling_config"] = {
+            "min_replicas": d.autoscaling.min_replicas,
+            "max_replicas": d.autoscaling.max_replicas,
+            "target_ongoing_requests": d.autoscaling.target_ongoing_requests,
+        }
+    else:
+        options["num_replicas"] = d.num_replicas
+    return options
+
+
+def build_app(model_cfg: ModelConfig, engine_cfg: EngineConfig) -> Application:
+    """The generator deployment (ingress) bound to its model/engine options and the status board."""
+    generator = StickerGenerator.options(**deployment_options(engine_cfg.ray.deployment))
+    return generator.bind(model_cfg, engine_cfg, StatusBoard.bind())
+
+
+def build(args: Mapping[str, Any]) -> Application:
+    """Application builder for `serve deploy` / KubeRay: `args` = {model: {...}, engine: {...}}.
+
+    Unknown keys are refused in one line (a `ValueError` naming the key)."""
+    unknown = set(args) - {"model", "engine"}
+    if unknown:
+        raise ValueError(f"unknown args {sorted(unknown)}: expected model and engine")
+    model = _dataclass(ModelConfig, args.get("model") or {}, "model")
+    engine_raw = dict(args.get("engine") or {})
+    ray_raw = dict(engine_raw.pop("ray", None) or {})
+    deployment_raw = dict(ray_raw.pop("deployment", None) or {})
+    autoscaling_raw = deployment_raw.pop("autoscaling", None)
+    deployment = _dataclass(RayDeploymentConfig, deployment_raw, "engine.ray.deployment")
+    if autoscaling_raw is not None:
+        deployment.autoscaling = _dataclass(
+            RayAutoscalingConfig, autoscaling_raw, "engine.ray.deployment.autoscaling"
+        )
+    ray_cfg = _dataclass(RayConfig, ray_raw, "engine.ray")
+    ray_cfg.deployment = deployment
+    engine = _dataclass(EngineConfig, engine_raw, "engine")
+    engine.ray = ray_cfg
+    return build_app(model, engine)
+
+
+def _dataclass(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - names
+    if unknown:
+        raise ValueError(f"unknown key(s) {sorted(unknown)} in {where}; known: {', '.join(sorted(names))}")
+    return cls(**raw)
