@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import AppConfig
 from bot.types import StickerRequest
-from generator.api import GenerationRequest, GenerationResult
+from generator.api import GenerationRequest, GenerationResult, GeneratorError
 from generator.engine import build_engine
 from generator.options import EngineConfig, ModelConfig
 from generator.serve.client import RayEngine
@@ -95,5 +95,49 @@ async def test_eight_concurrent_requests_reach_the_pipeline_in_batches(main_app:
         sizes = (await replica_status(engine)).stats.batch_sizes[before:]
         assert sum(sizes) == 8 and max(sizes) > 1, sizes
         assert max(r.timings_ms["batch_images"] for r in results) > 1
+    finally:
+        await engine.close()
+
+
+async def test_killing_the_replica_during_a_burst_loses_no_request_and_serve_brings_one_back(
+    main_app: Configs,
+) -> None:
+    """Runs last in this module: the replica the other tests share is replaced here."""
+    import ray
+    from ray import serve
+
+    model, engine_cfg = main_app
+    engine = await connected(model, engine_cfg)
+    try:
+        victim = (await replica_status(engine)).actor_name
+        burst = [
+            asyncio.ensure_future(
+                engine.generate(GenerationRequest(prompt=f"burst {i}", style="otter", seed=i, count=2))
+            )
+            for i in range(8)
+        ]
+        await asyncio.sleep(0.3)  # the first batch is being drawn
+        ray.kill(ray.get_actor(victim, namespace="serve"), no_restart=True)
+        outcomes = await asyncio.gather(*burst, return_exceptions=True)
+        for outcome in outcomes:  # a sticker, or one of the short answers users get
+            assert isinstance(outcome, GenerationResult | GeneratorError), repr(outcome)
+            if isinstance(outcome, GenerationResult):
+                assert len(outcome.stickers) == 2
+        assert any(isinstance(o, GenerationResult) for o in outcomes)
+        assert engine.retries >= 1  # the kill hit requests in flight, which were sent again
+
+        async with asyncio.timeout(90):  # Serve starts a new replica
+            while True:
+                app = serve.status().applications[engine_cfg.ray.app]
+                if app.status == "RUNNING":
+                    try:
+                        status = await replica_status(engine)
+                    except Exception:
+                        status = None
+                    if status is not None and status.actor_name != victim:
+                        break
+                await asyncio.sleep(0.5)
+        after = await engine.generate(GenerationRequest(prompt="after", style="otter", seed=3))
+        assert len(after.stickers) == 1
     finally:
         await engine.close()
