@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from ray.serve import Application
@@ -46,8 +47,15 @@ def deployment_options(d: RayDeploymentConfig) -> dict[str, Any]:
 
 def build_app(model_cfg: ModelConfig, engine_cfg: EngineConfig) -> Application:
     """The generator deployment (ingress) bound to its model/engine options and the status board."""
-    generator = StickerGenerator.options(**deployment_options(engine_cfg.ray.deployment))
-    return generator.bind(model_cfg, engine_cfg, StatusBoard.bind())
+    d = engine_cfg.ray.deployment
+    generator = StickerGenerator.options(**deployment_options(d))
+    # Replicas get only what they use: a change of replica counts, resources or queue limits is then a
+    # light config update (Serve adds or removes replicas) instead of a restart of every replica.
+    replica_cfg = replace(
+        engine_cfg,
+        ray=RayConfig(deployment=RayDeploymentConfig(max_concurrent_batches=d.max_concurrent_batches)),
+    )
+    return generator.bind(model_cfg, replica_cfg, StatusBoard.bind())
 
 
 def build(args: Mapping[str, Any]) -> Application:

@@ -108,13 +108,19 @@ class StickerGenerator:
     # ------------------------------------------------------------------ called through handles
     async def generate(self, request: GenerationRequest) -> GenerationResult | RemoteFailure:
         """One request → finished stickers, or a `RemoteFailure` carrying the typed error."""
+        entered = time.perf_counter()
         try:
             validate_request(request, self._styles)
             style = serve.get_multiplexed_model_id() or request.style
             await self._hot_style(style)
             if style in self._hot:
                 self._hot.move_to_end(style)  # the same recency as Serve's own LRU
-            return await self._batched(request)
+            loaded = time.perf_counter()
+            result = await self._batched(request)
+            if isinstance(result, GenerationResult):  # time on the replica, for the client's figures
+                result.timings_ms["style_load_ms"] = (loaded - entered) * 1000
+                result.timings_ms["replica_ms"] = (time.perf_counter() - entered) * 1000
+            return result
         except GeneratorError as exc:
             return RemoteFailure.of(exc)
         except Exception as exc:
