@@ -14,7 +14,7 @@ import asyncio
 import os
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.fixtures import write_style
@@ -99,7 +99,7 @@ async def _measure(
     from generator.engine import build_engine
     from generator.serve.client import RayEngine
 
-    local = build_engine(model_cfg, replace(engine_cfg, backend="local", max_wait_ms=0.0))
+    local = build_engine(model_cfg, engine_cfg.model_copy(update={"backend": "local", "max_wait_ms": 0.0}))
     remote = RayEngine(model_cfg, engine_cfg)
     await local.start()
     await local.wait_ready()
@@ -187,9 +187,8 @@ async def _throughput(
     print(f"throughput: {opts.burst}-request bursts", flush=True)
     rates["local"] = [await _burst(local, opts.burst, 10_000 * (r + 1)) for r in range(opts.rounds)]
     rates["ray, 1 replica"] = [await _burst(remote, opts.burst, 20_000 * (r + 1)) for r in range(opts.rounds)]
-    two = replace(
-        engine_cfg, ray=replace(engine_cfg.ray, deployment=replace(engine_cfg.ray.deployment, num_replicas=2))
-    )
+    deployment = engine_cfg.ray.deployment.model_copy(update={"num_replicas": 2})
+    two = engine_cfg.model_copy(update={"ray": engine_cfg.ray.model_copy(update={"deployment": deployment})})
     await asyncio.to_thread(_deploy, model_cfg, two)
     await _burst(remote, opts.burst, 1)  # reach the new replica once before timing
     rates["ray, 2 replicas"] = [

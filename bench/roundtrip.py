@@ -13,7 +13,7 @@ import asyncio
 import importlib.util
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from generator.api import (
@@ -51,6 +51,9 @@ class TimedEngine(StickerEngine):
 
     def queue_length(self) -> int:
         return self.inner.queue_length()
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        return self.inner.unavailable_styles()
 
     def health(self) -> EngineHealth:
         return self.inner.health()

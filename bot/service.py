@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bot import emoji as emoji_table
@@ -430,6 +430,8 @@ class StickerService(StickerServiceAPI):
         key = name.strip().lower()
         if key in styles:
             return styles[key]
+        if key in self.engine.unavailable_styles():
+            raise fail(ErrorKind.FAILED, messages.style_unavailable(key))
         if not styles and (problem := self.health().problem) is not None:
             raise ServiceError(problem)  # e.g. a Ray cluster not reached yet: no style list at all
         shown = "".join(ch for ch in name.strip() if ch.isprintable())[:40]
@@ -683,7 +685,7 @@ def _image_size(data: bytes) -> tuple[int, int]:
 
 def with_storage_under(config: AppConfig, directory: Any) -> AppConfig:
     """A copy of `config` whose database and sticker cache live under `directory` (tests, demos)."""
-    storage = replace(
-        config.storage, url=f"sqlite:///{directory}/stickerbot.db", cache_dir=f"{directory}/cache"
+    storage = config.storage.model_copy(
+        update={"url": f"sqlite:///{directory}/stickerbot.db", "cache_dir": f"{directory}/cache"}
     )
-    return replace(config, storage=storage)
+    return config.model_copy(update={"storage": storage})

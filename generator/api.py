@@ -7,7 +7,8 @@ without loading a model.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -140,6 +141,10 @@ class EngineHealth:
     error: GeneratorError | None = None
 
 
+STATS_WINDOW = 1024
+"""Batches kept in `EngineStats`' per-batch series."""
+
+
 @dataclass(slots=True)
 class EngineStats:
     """Counters for benchmarks, metrics and tests (a remote engine reports its cluster's totals)."""
@@ -148,8 +153,9 @@ class EngineStats:
     images: int = 0
     failed_batches: int = 0
     switches: int = 0
-    switch_ms: list[float] = field(default_factory=list)
-    batch_sizes: list[int] = field(default_factory=list)
+    # The most recent batches only: a long-running bot must not grow these forever.
+    switch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
 
 
 PositionCallback = Callable[[int], Awaitable[None] | None]
@@ -163,13 +169,19 @@ class StickerEngine(Protocol):
 
     async def start(self) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Stop; with `timeout_s`, work still running after that long is abandoned (and failed)."""
+        ...
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None
     ) -> GenerationResult: ...
 
     def styles(self) -> Sequence[StyleSummary]: ...
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        """Installed styles that cannot run (e.g. a broken LoRA), with the reason for the operator."""
+        ...
 
     def queue_length(self) -> int: ...
 

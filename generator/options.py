@@ -1,72 +1,206 @@
 """Options of the model loader and the engine (the `model:` and `engine:` config sections).
 
-They live here, not in `bot.config`, because `generator/` never imports `bot/`.
+They live here, not in `bot.config`, because `generator/` never imports `bot/`. Every section is a
+pydantic model: unknown keys, wrong types and out-of-range values are refused, and the descriptions
+below are what the generated configuration reference shows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "EngineConfig",
+    "ModelConfig",
+    "RayAutoscalingConfig",
+    "RayConfig",
+    "RayDeploymentConfig",
+    "Section",
+    "invalid",
+]
 
 
-@dataclass
-class ModelConfig:
-    path: str = "stabilityai/sdxl-turbo"  # hub id or local directory
-    device: str = "auto"  # auto | cuda | mps | cpu
-    dtype: str = "auto"  # auto | float16 | bfloat16 | float32
-    variant: str | None = "auto"  # auto (fp16 on CUDA) | fp16 | none
-    local_files_only: bool = False
-    tiny_vae: str | None = None  # optional AutoencoderTiny (taesdxl) hub id or directory for decoding
-    channels_last: bool = True
-    sdpa: bool = True  # scaled-dot-product attention (False: the classic attention processor)
-    vae_upcast: str = "auto"  # auto (fp32 VAE only where fp16 would overflow) | always | never
-    fuse_qkv: bool = True
-    compile: str = "auto"  # auto | off | regional | full
-    warmup: bool = True
-    prompt_cache: int = 256  # prompt embeddings kept for rerolls (same prompt, new seed); 0 = off
+class Section(BaseModel):
+    """A config section: strict types (no "yes" for true, no 1.5 for a count), no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_section_is_defaults(cls, data: Any) -> Any:
+        """`web:` with nothing under it (YAML null) means the section's defaults."""
+        if not isinstance(data, dict):
+            return data
+        return {k: v for k, v in data.items() if not (v is None and _is_section(cls.model_fields.get(k)))}
 
 
-@dataclass
-class RayAutoscalingConfig:
-    min_replicas: int = 1
-    max_replicas: int = 1
-    target_ongoing_requests: float = 2.0  # requests per replica the autoscaler aims for
+def _is_section(field: Any) -> bool:
+    return field is not None and isinstance(field.annotation, type) and issubclass(field.annotation, Section)
 
 
-@dataclass
-class RayDeploymentConfig:
+def invalid(message: str) -> PydanticCustomError:
+    """A value error whose text is shown as is after the key ("'model.device' must be …")."""
+    return PydanticCustomError("config_value", "{message}", {"message": message})
+
+
+Positive = Annotated[int, Field(gt=0)]
+_DEVICE = re.compile(r"^(auto|cuda|cuda:\d+|mps|cpu)$")
+
+
+class ModelConfig(Section):
+    path: str = Field(
+        "stabilityai/sdxl-turbo", description="Hugging Face hub id, or a local diffusers directory"
+    )
+    device: str = Field("auto", description="auto | cuda | cuda:N | mps | cpu")
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto", description="auto: fp16 on GPU, bf16/fp32 on CPU"
+    )
+    variant: str | None = Field(
+        "auto", description="auto (fp16 weights on CUDA) | fp16 | null (full precision)"
+    )
+    local_files_only: bool = Field(False, description="true: never contact the hub, use the local cache only")
+    tiny_vae: str | None = Field(
+        None,
+        description="optional AutoencoderTiny (e.g. madebyollin/taesdxl) hub id or directory for decoding",
+    )
+    channels_last: bool = Field(True, description="channels-last memory format for the UNet/VAE")
+    sdpa: bool = Field(
+        True, description="scaled-dot-product attention (false: the classic attention processor)"
+    )
+    vae_upcast: Literal["auto", "always", "never"] = Field(
+        "auto", description="auto: fp32 VAE only where fp16 would overflow"
+    )
+    fuse_qkv: bool = Field(True, description="fuse attention projections")
+    compile: Literal["auto", "off", "regional", "full"] = Field(
+        "auto", description="torch.compile (YAML's bare `off` reads as false and means off)"
+    )
+    warmup: bool = Field(True, description="run one generation at start-up so the first user does not wait")
+    prompt_cache: int = Field(
+        256, ge=0, description='prompt embeddings kept for rerolls / "more" (same prompt, new seed); 0 = off'
+    )
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _off_is_false(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise invalid(f"must be auto, cuda, cuda:N, mps or cpu (got {value!r})")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.strip():
+            raise invalid("must name a hub id or a local directory")
+        return value
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _plain_name(value: str) -> str:
+    if not _PLAIN_NAME.match(value):
+        raise invalid(f"must be a plain name of letters, digits, '.', '_' or '-' (got {value!r})")
+    return value
+
+
+class RayAutoscalingConfig(Section):
+    min_replicas: int = Field(1, ge=0, description="replicas kept running (0: scale to zero when idle)")
+    max_replicas: Positive = Field(1, description="the most replicas the autoscaler starts")
+    target_ongoing_requests: float = Field(
+        2.0, gt=0, description="requests per replica the autoscaler aims for"
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> RayAutoscalingConfig:
+        if self.max_replicas < self.min_replicas:
+            raise invalid(
+                f"max_replicas ({self.max_replicas}) must be at least min_replicas ({self.min_replicas})"
+            )
+        return self
+
+
+class RayDeploymentConfig(Section):
     """The Serve deployment that owns one pipeline per replica (see generator/serve/)."""
 
-    name: str = "StickerGenerator"
-    num_replicas: int = 1  # ignored when `autoscaling` is set
-    autoscaling: RayAutoscalingConfig | None = None
-    num_cpus: float = 1.0  # per replica
-    num_gpus: float = 0.0  # per replica (0 = CPU-only replicas)
-    max_ongoing_requests: int = 16  # requests a replica holds at once (batches are formed from these)
-    max_queued_requests: int = 64  # requests waiting for a replica before callers are told "busy"
-    max_concurrent_batches: int = 2  # one draws while the previous one is post-processed
-    health_check_period_s: float = 10.0
+    name: str = Field("StickerGenerator", description="the deployment's name")
+    num_replicas: Positive = Field(1, description="fixed replica count (ignored when autoscaling is set)")
+    autoscaling: RayAutoscalingConfig | None = Field(
+        None, description="e.g. {min_replicas: 1, max_replicas: 4, target_ongoing_requests: 2}"
+    )
+    num_cpus: float = Field(1.0, ge=0, description="CPUs per replica")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per replica (0 = CPU-only replicas)")
+    max_ongoing_requests: Positive = Field(
+        16, description="requests one replica holds at once (its batches are formed from these)"
+    )
+    max_queued_requests: int = Field(
+        64, ge=0, description='requests waiting for a replica before the bot is told "busy"'
+    )
+    max_concurrent_batches: Positive = Field(
+        2, description="batches in progress per replica: one draws while the previous one is post-processed"
+    )
+    health_check_period_s: float = Field(10.0, gt=0, description="how often Serve checks each replica")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _plain_name(value)
 
 
-@dataclass
-class RayConfig:
-    address: str | None = None  # auto | ray://host:10001 | null = start a local Ray (for trying it)
-    app: str = "stickerbot"  # the Serve application's name
-    reconnect_max_s: float = 30.0  # the bot retries an unreachable cluster with backoff up to this
-    deployment: RayDeploymentConfig = field(default_factory=RayDeploymentConfig)
+class RayConfig(Section):
+    address: str | None = Field(
+        None, description="auto | ray://host:10001 | host:6379 | null = start a local Ray (for trying it)"
+    )
+    app: str = Field("stickerbot", description="the Serve application's name")
+    reconnect_max_s: float = Field(
+        30.0, gt=0, description="an unreachable cluster is retried with backoff up to this interval"
+    )
+    deployment: RayDeploymentConfig = Field(default_factory=RayDeploymentConfig)
+
+    @field_validator("app")
+    @classmethod
+    def _app(cls, value: str) -> str:
+        return _plain_name(value)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise invalid("must be auto, ray://host:10001, host:6379 or null")
+        return value
 
 
-@dataclass
-class EngineConfig:
-    max_batch_size: int = 4
-    max_wait_ms: float = 15.0
-    queue_size: int = 64
-    timeout_s: float = 60.0
-    default_steps: int = 1
-    styles_dir: str = "styles"
-    default_style: str = "otter"
-    matting: str = "flood"  # flood (model-free) | rembg:<model>
-    hot_styles: int = 2  # fused UNet copies kept in memory (when memory allows)
-    style_patience: int = 3  # batches of the active style that may pass an older request of another style
-    backend: Literal["local", "ray"] = "local"  # ray: generation runs on a Ray Serve cluster
-    ray: RayConfig = field(default_factory=RayConfig)
+class EngineConfig(Section):
+    max_batch_size: Positive = Field(4, description="images generated together in one UNet call")
+    max_wait_ms: float = Field(
+        15.0, ge=0, description="how long a batch waits for more requests of its style"
+    )
+    queue_size: Positive = Field(64, description='requests queued inside the engine before it answers "busy"')
+    timeout_s: float = Field(60.0, gt=0, description='a request taking longer gets a "took too long" answer')
+    default_steps: int = Field(1, ge=1, le=4, description="diffusion steps (SDXL-Turbo is made for 1)")
+    styles_dir: str = Field("styles", description="directory of style *.yaml files (and the LoRAs they name)")
+    default_style: str = Field("otter", description="the global default style (servers may choose their own)")
+    matting: str = Field("flood", description="background removal: flood (model-free) | rembg:<model>")
+    hot_styles: Positive = Field(2, description="fused UNet copies kept in memory for fast style switches")
+    style_patience: int = Field(
+        3, description="batches of the active style that may pass an older request of another style"
+    )
+    backend: Literal["local", "ray"] = Field(
+        "local", description="local (this process) | ray (a Ray Serve cluster; pip install 'stickerbot[ray]')"
+    )
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @field_validator("matting")
+    @classmethod
+    def _matting(cls, value: str) -> str:
+        if not (value == "flood" or value.startswith("rembg:")):
+            raise invalid(f"must be flood or rembg:<model> (got {value!r})")
+        return value

@@ -7,22 +7,17 @@ whose `args:` hold the same `model:` and `engine:` sections as the bot's config 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from ray.serve import Application
 
-from generator.options import (
-    EngineConfig,
-    ModelConfig,
-    RayAutoscalingConfig,
-    RayConfig,
-    RayDeploymentConfig,
-)
+from generator.options import EngineConfig, ModelConfig, RayConfig, RayDeploymentConfig
 from generator.serve.board import StatusBoard
 from generator.serve.deployment import StickerGenerator
+
+S = TypeVar("S", ModelConfig, EngineConfig)
 
 
 def deployment_options(d: RayDeploymentConfig) -> dict[str, Any]:
@@ -51,9 +46,10 @@ def build_app(model_cfg: ModelConfig, engine_cfg: EngineConfig) -> Application:
     generator = StickerGenerator.options(**deployment_options(d))
     # Replicas get only what they use: a change of replica counts, resources or queue limits is then a
     # light config update (Serve adds or removes replicas) instead of a restart of every replica.
-    replica_cfg = replace(
-        engine_cfg,
-        ray=RayConfig(deployment=RayDeploymentConfig(max_concurrent_batches=d.max_concurrent_batches)),
+    replica_cfg = engine_cfg.model_copy(
+        update={
+            "ray": RayConfig(deployment=RayDeploymentConfig(max_concurrent_batches=d.max_concurrent_batches))
+        }
     )
     return generator.bind(model_cfg, replica_cfg, StatusBoard.bind())
 
@@ -61,30 +57,18 @@ def build_app(model_cfg: ModelConfig, engine_cfg: EngineConfig) -> Application:
 def build(args: Mapping[str, Any]) -> Application:
     """Application builder for `serve deploy` / KubeRay: `args` = {model: {...}, engine: {...}}.
 
-    Unknown keys are refused in one line (a `ValueError` naming the key)."""
+    The sections are checked like the bot's config (unknown keys, wrong types and bad values are refused
+    with a `ValueError` naming the key)."""
     unknown = set(args) - {"model", "engine"}
     if unknown:
         raise ValueError(f"unknown args {sorted(unknown)}: expected model and engine")
-    model = _dataclass(ModelConfig, args.get("model") or {}, "model")
-    engine_raw = dict(args.get("engine") or {})
-    ray_raw = dict(engine_raw.pop("ray", None) or {})
-    deployment_raw = dict(ray_raw.pop("deployment", None) or {})
-    autoscaling_raw = deployment_raw.pop("autoscaling", None)
-    deployment = _dataclass(RayDeploymentConfig, deployment_raw, "engine.ray.deployment")
-    if autoscaling_raw is not None:
-        deployment.autoscaling = _dataclass(
-            RayAutoscalingConfig, autoscaling_raw, "engine.ray.deployment.autoscaling"
-        )
-    ray_cfg = _dataclass(RayConfig, ray_raw, "engine.ray")
-    ray_cfg.deployment = deployment
-    engine = _dataclass(EngineConfig, engine_raw, "engine")
-    engine.ray = ray_cfg
-    return build_app(model, engine)
+    return build_app(_section(ModelConfig, args, "model"), _section(EngineConfig, args, "engine"))
 
 
-def _dataclass(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(raw) - names
-    if unknown:
-        raise ValueError(f"unknown key(s) {sorted(unknown)} in {where}; known: {', '.join(sorted(names))}")
-    return cls(**raw)
+def _section(cls: type[S], args: Mapping[str, Any], name: str) -> S:
+    try:
+        return cls.model_validate(args.get(name) or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join([name, *(str(part) for part in first["loc"])])
+        raise ValueError(f"serve config args: {where}: {first['msg']}") from None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from generator.api import (
@@ -57,6 +57,7 @@ class RayEngine(StickerEngine):
         self._handle: Any = None
         self._board: Any = None
         self._styles: dict[str, StyleSummary] = {}
+        self._unavailable: dict[str, str] = {}
         self._replicas: list[ReplicaStatus] = []
         self._error: GeneratorError | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -100,6 +101,9 @@ class RayEngine(StickerEngine):
     # ------------------------------------------------------------------ the contract
     def styles(self) -> Sequence[StyleSummary]:
         return list(self._styles.values())
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        return dict(self._unavailable)
 
     def queue_length(self) -> int:
         """Requests wait in the cluster's queues, shared by every bot; only the bot's own line counts here."""
@@ -260,6 +264,7 @@ class RayEngine(StickerEngine):
         async with asyncio.timeout(REFRESH_S * 2):
             styles = await self._handle.styles.remote()
             self._styles = {style.name: style for style in styles}
+            self._unavailable = await self._handle.unavailable_styles.remote()
             with contextlib.suppress(Exception):
                 self._replicas = await self._board.replicas.remote(stale_after_s=self._stale_after_s())
 

@@ -133,6 +133,10 @@ class StickerGenerator:
         """The styles this replica can serve (those whose LoRAs could be read)."""
         return list(self._styles.values())
 
+    def unavailable_styles(self) -> dict[str, str]:
+        """Installed styles this replica cannot run, with the reason for the operator."""
+        return {name: exc.detail or exc.user_message for name, exc in self._pipeline.unavailable.items()}
+
     def status(self) -> ReplicaStatus:
         return ReplicaStatus(
             replica=self._replica,
@@ -142,14 +146,7 @@ class StickerGenerator:
             device=str(self._pipeline.device),
             hot_styles=tuple(self._hot),
             active_style=self._pipeline.active_style,
-            stats=EngineStats(
-                batches=self._stats.batches,
-                images=self._stats.images,
-                failed_batches=self._stats.failed_batches,
-                switches=self._stats.switches,
-                switch_ms=list(self._stats.switch_ms[-100:]),
-                batch_sizes=list(self._stats.batch_sizes[-100:]),
-            ),
+            stats=self._stats,
             healthy=self._broken is None,
             updated=time.time(),
         )

@@ -45,7 +45,7 @@ def test_engine_ray_keys_are_checked_in_one_line(tmp_path: Path) -> None:
             "unknown key 'engine.ray.deployment.replicas'"
         ),
         "engine:\n  ray:\n    deployment:\n      autoscaling: {min_replicas: 3, max_replicas: 2}\n": (
-            "'engine.ray.deployment.autoscaling.max_replicas' must be at least min_replicas"
+            "'engine.ray.deployment.autoscaling' max_replicas (2) must be at least min_replicas (3)"
         ),
         "engine:\n  ray:\n    app: 'a/b'\n": "'engine.ray.app' must be a plain name",
         "engine:\n  ray:\n    deployment:\n      max_ongoing_requests: 0\n": (

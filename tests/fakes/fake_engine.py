@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
@@ -91,7 +91,7 @@ class FakeEngine(StickerEngine):
     async def start(self) -> None:
         self.closed = False
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float | None = None) -> None:
         self.closed = True
 
     def styles(self) -> Sequence[StyleSummary]:
@@ -99,6 +99,9 @@ class FakeEngine(StickerEngine):
 
     def queue_length(self) -> int:
         return len(self._waiting)
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        return {}
 
     def health(self) -> EngineHealth:
         return EngineHealth(ready=self.load_error is None, error=self.load_error)

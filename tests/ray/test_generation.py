@@ -4,7 +4,6 @@ batches, and a replica killed during a burst."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -48,9 +47,9 @@ async def test_a_sticker_through_ray_is_byte_identical_to_the_local_engine(
         via_ray = await remote.handle(request)
     finally:
         await remote.close()
-    local_cfg = replace(engine_cfg, backend="local", max_wait_ms=0.0)
+    local_cfg = engine_cfg.model_copy(update={"backend": "local", "max_wait_ms": 0.0})
     local = await make_service(
-        tmp_path / "local", build_engine(model, local_cfg), replace(config, engine=local_cfg)
+        tmp_path / "local", build_engine(model, local_cfg), config.model_copy(update={"engine": local_cfg})
     )
     try:
         via_local = await local.handle(request)
