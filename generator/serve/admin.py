@@ -59,7 +59,7 @@ def deploy(model_cfg: ModelConfig, engine_cfg: EngineConfig, *, wait_s: float = 
 
     app = engine_cfg.ray.app
     try:
-        serve.run(build_app(model_cfg, engine_cfg), name=app, route_prefix=None, _blocking=True)
+        serve.run(build_app(model_cfg, engine_cfg), name=app, route_prefix=None)
     except Exception as exc:  # a replica that cannot start: Serve's message names the cause
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise EngineUnavailable(f"The Serve app {app!r} did not start: {first}") from None

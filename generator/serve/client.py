@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -57,13 +58,14 @@ class RayEngine(StickerEngine):
         self._handle: Any = None
         self._board: Any = None
         self._styles: dict[str, StyleSummary] = {}
-        self._unavailable: dict[str, str] = {}
+        self._style_problems: dict[str, str] = {}
         self._replicas: list[ReplicaStatus] = []
         self._error: GeneratorError | None = None
         self._watch: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._attempted = asyncio.Event()  # the first connection attempt is over (either way)
         self._owns_ray = False
+        self._deployed = False
         self._closed = False
         self.retries = 0
 
@@ -79,7 +81,8 @@ class RayEngine(StickerEngine):
             async with asyncio.timeout(self._first_attempt_s):
                 await self._attempted.wait()
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Stop reconnecting; requests in flight on the cluster finish there (nothing to abandon here)."""
         self._closed = True
         if self._watch is not None:
             self._watch.cancel()
@@ -103,7 +106,7 @@ class RayEngine(StickerEngine):
         return list(self._styles.values())
 
     def unavailable_styles(self) -> Mapping[str, str]:
-        return dict(self._unavailable)
+        return dict(self._style_problems)
 
     def queue_length(self) -> int:
         """Requests wait in the cluster's queues, shared by every bot; only the bot's own line counts here."""
@@ -200,6 +203,7 @@ class RayEngine(StickerEngine):
             except Exception as exc:
                 self._lost(exc)
                 self._attempted.set()
+                await self._forget_cluster()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._ray_cfg.reconnect_max_s)
                 continue
@@ -212,6 +216,16 @@ class RayEngine(StickerEngine):
                 raise
             except Exception as exc:
                 self._lost(exc)
+
+    async def _forget_cluster(self) -> None:
+        """A cluster this engine joined is left after a failed attempt, so the next one joins afresh (it
+        may have restarted). A local Ray it started, or one someone else started here, is kept."""
+        if self._owns_ray and self._ray_cfg.address is not None:  # a local Ray of our own stays
+            import ray
+
+            await asyncio.to_thread(ray.shutdown)
+            self._owns_ray = False
+        self._handle = self._board = None
 
     def _lost(self, exc: BaseException) -> None:
         where = self._ray_cfg.address or "a local Ray"
@@ -246,15 +260,17 @@ class RayEngine(StickerEngine):
         from ray import serve
 
         if not ray.is_initialized():
+            _check_reachable(self._ray_cfg.address)
             if self._ray_cfg.address is None:
                 ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-                self._owns_ray = True
-                from generator.serve.app import build_app
-
-                serve.run(build_app(self._model_cfg, self._cfg), name=self._ray_cfg.app, route_prefix=None)
             else:
                 ray.init(address=self._ray_cfg.address, logging_level=logging.WARNING, log_to_driver=False)
-                self._owns_ray = True
+            self._owns_ray = True
+        if self._ray_cfg.address is None and not self._deployed:  # trying it on one machine
+            from generator.serve.app import build_app
+
+            serve.run(build_app(self._model_cfg, self._cfg), name=self._ray_cfg.app, route_prefix=None)
+            self._deployed = True
         handle = serve.get_deployment_handle(self._ray_cfg.deployment.name, self._ray_cfg.app)
         board = serve.get_deployment_handle("StatusBoard", self._ray_cfg.app)
         serve.get_app_handle(self._ray_cfg.app)  # raises when the app is not deployed
@@ -264,9 +280,25 @@ class RayEngine(StickerEngine):
         async with asyncio.timeout(REFRESH_S * 2):
             styles = await self._handle.styles.remote()
             self._styles = {style.name: style for style in styles}
-            self._unavailable = await self._handle.unavailable_styles.remote()
+            self._style_problems = await self._handle.unavailable_styles.remote()
             with contextlib.suppress(Exception):
                 self._replicas = await self._board.replicas.remote(stale_after_s=self._stale_after_s())
 
     def _stale_after_s(self) -> float:
         return 3 * self._ray_cfg.deployment.health_check_period_s + REFRESH_S
+
+
+def _check_reachable(address: str | None) -> None:
+    """Fail fast (one line) when a `host:port` or `ray://host:port` address does not answer: `ray.init`
+    would retry for minutes and flood the log. `auto` and a local Ray (None) fail fast by themselves."""
+    if address is None or address == "auto":
+        return
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # not host:port; let Ray judge it
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=3.0):
+            pass
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {target} ({exc.strerror or exc})") from None

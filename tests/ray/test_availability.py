@@ -20,7 +20,11 @@ from tests.core.fake_adapter import FakeAdapterModule
 from tests.fakes.service_factory import GENEROUS_LIMITS
 from tests.ray.conftest import deploy, ray_configs
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+]  # the shared session setup can be slow
 
 TIGHT = {"max_ongoing_requests": 1, "max_queued_requests": 1}
 """One request on the replica and one waiting: the third is refused."""
@@ -100,3 +104,55 @@ async def test_a_full_queue_answers_busy_at_once(tight_configs: tuple[ModelConfi
         assert finished[: len(busy)] == ["busy"] * len(busy), finished
     finally:
         await engine.close()
+
+
+UNREACHABLE_BOT = """
+import asyncio, logging, socket, sys
+from generator.api import GenerationRequest, EngineUnavailable
+from generator.options import EngineConfig, ModelConfig, RayConfig
+from generator.serve.client import RayEngine
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]  # closed again: nothing listens there
+ray_cfg = RayConfig(address=f"127.0.0.1:{port}", reconnect_max_s=1.0)
+engine = RayEngine(ModelConfig(), EngineConfig(backend="ray", ray=ray_cfg))
+
+async def main():
+    await engine.start()
+    await asyncio.sleep(3)  # several reconnection attempts
+    print("HEALTH", engine.health().ready, type(engine.health().error).__name__)
+    try:
+        await engine.generate(GenerationRequest(prompt="otter", style="otter", seed=1))
+    except EngineUnavailable as exc:
+        print("ANSWER", exc.user_message)
+    await engine.close()
+
+asyncio.run(main())
+"""
+
+
+def test_a_cluster_address_that_does_not_answer_is_one_line_and_the_bot_keeps_going(tmp_path: Path) -> None:
+    """In a fresh process (this one already holds the test cluster): no Ray flood, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "RAY_AUTH_MODE": "disabled"}
+    done = subprocess.run(
+        [sys.executable, "-c", UNREACHABLE_BOT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    warnings = [line for line in lines if line.startswith("generation is unavailable")]
+    assert len(warnings) == 1 and "nothing answers at 127.0.0.1:" in warnings[0]
+    assert "HEALTH False EngineUnavailable" in lines
+    assert "ANSWER Sticker generation is unavailable right now. Please try again later." in lines
+    assert "Traceback" not in done.stderr and "Failed to connect to GCS" not in done.stderr

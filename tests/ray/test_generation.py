@@ -16,7 +16,11 @@ from generator.options import EngineConfig, ModelConfig
 from generator.serve.client import RayEngine
 from tests.fakes.service_factory import GENEROUS_LIMITS, make_service
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+]  # the shared session setup can be slow
 
 Configs = tuple[ModelConfig, EngineConfig]
 
@@ -91,7 +95,7 @@ async def test_eight_concurrent_requests_reach_the_pipeline_in_batches(main_app:
             )
         )
         assert all(isinstance(r, GenerationResult) and len(r.stickers) == 1 for r in results)
-        sizes = (await replica_status(engine)).stats.batch_sizes[before:]
+        sizes = list((await replica_status(engine)).stats.batch_sizes)[before:]
         assert sum(sizes) == 8 and max(sizes) > 1, sizes
         assert max(r.timings_ms["batch_images"] for r in results) > 1
     finally:

@@ -10,7 +10,11 @@ import yaml
 from bot.cli import main
 from generator.options import EngineConfig, ModelConfig
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+]  # the shared session setup can be slow
 
 
 def write_config(path: Path, model: ModelConfig, engine: EngineConfig) -> Path:
