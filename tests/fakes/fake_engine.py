@@ -97,11 +97,11 @@ class FakeEngine(StickerEngine):
     def styles(self) -> Sequence[StyleSummary]:
         return list(self._styles.values())
 
-    def queue_length(self) -> int:
-        return len(self._waiting)
-
     def unavailable_styles(self) -> Mapping[str, str]:
         return {}
+
+    def queue_length(self) -> int:
+        return len(self._waiting)
 
     def health(self) -> EngineHealth:
         return EngineHealth(ready=self.load_error is None, error=self.load_error)
