@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,14 @@ TIGHT = {"max_ongoing_requests": 1, "max_queued_requests": 1}
 @pytest.fixture(scope="module")
 def tight_configs(
     ray_cluster: None, tiny_model_dir: Path, ray_styles_dir: Path
-) -> tuple[ModelConfig, EngineConfig]:
+) -> Iterator[tuple[ModelConfig, EngineConfig]]:
     model, engine = ray_configs(tiny_model_dir, ray_styles_dir, "stickerbot-tight", **TIGHT)
     engine.max_wait_ms = 0.0
     engine.ray.reconnect_max_s = 1.0
-    return model, engine
+    yield model, engine
+    from ray import serve
+
+    serve.delete(engine.ray.app)  # frees its replica for the other modules
 
 
 def ask(text: str) -> StickerRequest:

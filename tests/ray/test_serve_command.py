@@ -18,28 +18,8 @@ pytestmark = [
 
 
 def write_config(path: Path, model: ModelConfig, engine: EngineConfig) -> Path:
-    d = engine.ray.deployment
-    raw = {
-        "model": {
-            "path": model.path,
-            "device": "cpu",
-            "dtype": "float32",
-            "local_files_only": True,
-            "compile": "off",
-        },
-        "engine": {
-            "styles_dir": engine.styles_dir,
-            "max_batch_size": engine.max_batch_size,
-            "max_wait_ms": engine.max_wait_ms,
-            "hot_styles": engine.hot_styles,
-            "backend": "ray",
-            "ray": {
-                "address": "auto",
-                "app": engine.ray.app,
-                "deployment": {"num_cpus": d.num_cpus, "health_check_period_s": d.health_check_period_s},
-            },
-        },
-    }
+    """The running app's own options, so `serve` finds nothing to change (no replica restart)."""
+    raw = {"model": model.model_dump(), "engine": engine.model_dump()}
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
 
