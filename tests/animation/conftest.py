@@ -19,7 +19,12 @@ def finished_sticker() -> Image.Image:
 
 
 def moving_sprite_frames(
-    count: int = 12, size: int = 256, background: tuple[int, int, int] = (40, 200, 60), seed: int = 0
+    count: int = 12,
+    size: int = 256,
+    background: tuple[int, int, int] = (40, 200, 60),
+    seed: int = 0,
+    radius_px: float = 1.5,
+    noise: float = 4.0,
 ) -> tuple[list[Image.Image], np.ndarray]:
     """RGB frames of a disc + box sprite circling by sub-pixel steps (a closed loop) on a noisy flat
     background, and the true alpha of each frame (N x H x W float in [0, 1])."""
@@ -28,8 +33,8 @@ def moving_sprite_frames(
     frames, truths = [], []
     for i in range(count):
         phase = 2 * np.pi * i / count
-        cx = size / 2 + 6.0 * np.cos(phase)
-        cy = size / 2 + 4.0 * np.sin(phase)
+        cx = size / 2 + radius_px * np.cos(phase)
+        cy = size / 2 + radius_px * np.sin(phase)
         mask = Image.new("L", (size * scale, size * scale), 0)
         draw = ImageDraw.Draw(mask)
         r = size * 0.25
@@ -40,7 +45,7 @@ def moving_sprite_frames(
         colour = Image.new("RGB", mask.size, background)
         colour.paste((220, 120, 40), (0, 0), mask)
         small = np.asarray(colour.reduce(scale), dtype=np.float32)
-        noisy = np.clip(small + rng.normal(0, 4.0, small.shape), 0, 255).astype(np.uint8)
+        noisy = np.clip(small + rng.normal(0, noise, small.shape), 0, 255).astype(np.uint8)
         frames.append(Image.fromarray(noisy, "RGB"))
         truths.append(np.asarray(mask.reduce(scale), dtype=np.float32) / 255.0)
     return frames, np.stack(truths)
