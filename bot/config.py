@@ -335,6 +335,8 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
         raise bad("model.vae_upcast", f"must be auto, always or never (got {m.vae_upcast!r})")
     if m.compile not in ("auto", "off", "regional", "full"):
         raise bad("model.compile", f"must be auto, off, regional or full (got {m.compile!r})")
+    if not 8 <= m.motion_frames <= 16:
+        raise bad("model.motion_frames", f"must be 8-16 (got {m.motion_frames})")
     if not m.path.strip():
         raise bad("model.path", "must name a hub id or a local directory")
     for key in ("max_batch_size", "queue_size", "default_steps", "hot_styles"):

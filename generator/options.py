@@ -23,6 +23,9 @@ class ModelConfig:
     compile: str = "auto"  # auto | off | regional | full
     warmup: bool = True
     prompt_cache: int = 256  # prompt embeddings kept for rerolls (same prompt, new seed); 0 = off
+    # animated stickers (video diffusion): AnimateDiff SDXL adapter, hub id or local dir; null = presets only
+    motion_adapter: str | None = "guoyww/animatediff-motion-adapter-sdxl-beta"
+    motion_frames: int = 8  # frames per diffusion clip (8-16)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.commands import animate
 from generator.api import MAX_COUNT, GenerationRequest, GenerationResult
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--no-outline", action="store_true", help="no outline, whatever the style says")
     gen.add_argument("--model", help="hub id or local directory of the model (overrides model.path)")
     gen.add_argument("--config", help="config file (YAML); default: built-in defaults")
+    animate.add_generate_option(gen)
     gen.set_defaults(func=_run_generate)
 
 
@@ -58,6 +60,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     style_name = args.style or config.engine.default_style
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     count = args.count
+    if getattr(args, "animate", None):
+        return animate.run_generate_animated(args, config, style_name, seed)
     try:
         targets = _output_paths(args.output, args.prompt, seed, count)
     except ValueError as exc:

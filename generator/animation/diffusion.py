@@ -9,10 +9,13 @@ clip is cut out with one background key in `generator.animation.clip_cutout`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from diffusers import AnimateDiffSDXLPipeline, MotionAdapter, StableDiffusionXLPipeline
+from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
 from generator.animation.errors import AnimationUnavailable
@@ -70,13 +73,43 @@ def load_motion_adapter(
         ) from None
 
 
+@contextmanager
+def _quiet_diffusers() -> Iterator[None]:
+    """from_pipe warns about casting modules "that should be kept in float32: []" (an empty list)."""
+    previous = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(previous)
+
+
+@contextmanager
+def _without_fused_projections(unet: torch.nn.Module) -> Iterator[bool]:
+    """Hide fused QKV weights (the `fuse_qkv` speed switch) while `from_unet2d` copies the UNet: it
+    copies state dicts block by block and does not know the fused `to_qkv` / `to_kv` layers."""
+    stashed: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
+    for module in unet.modules():
+        for name in ("to_qkv", "to_kv"):
+            layer = module._modules.get(name)
+            if layer is not None:
+                stashed.append((module, name, layer))
+                del module._modules[name]
+    try:
+        yield bool(stashed)
+    finally:
+        for module, name, layer in stashed:
+            module._modules[name] = layer
+
+
 class ClipDiffuser:
     """AnimateDiff around one SDXL pipeline; the motion UNet is rebuilt when the style changes."""
 
     def __init__(self, pipe: StableDiffusionXLPipeline, adapter: MotionAdapter) -> None:
         self.base = pipe
         if adapter.device != pipe.device or adapter.dtype != pipe.unet.dtype:
-            adapter = adapter.to(device=pipe.device, dtype=pipe.unet.dtype)
+            with _quiet_diffusers():
+                adapter = adapter.to(device=pipe.device, dtype=pipe.unet.dtype)
         self.adapter = adapter
         self._pipe: AnimateDiffSDXLPipeline | None = None
         self._style: str | None = None
@@ -85,9 +118,13 @@ class ClipDiffuser:
         """The AnimateDiff pipeline for the currently fused `style` (built on first use per style)."""
         if self._pipe is None or style != self._style:
             self._pipe = None  # free the old motion UNet first
-            pipe = AnimateDiffSDXLPipeline.from_pipe(self.base, motion_adapter=self.adapter)
+            with _without_fused_projections(self.base.unet) as fused, _quiet_diffusers():
+                pipe = AnimateDiffSDXLPipeline.from_pipe(self.base, motion_adapter=self.adapter)
+            if fused:
+                pipe.unet.fuse_qkv_projections()
             if pipe.unet.device != self.base.device or pipe.unet.dtype != self.base.unet.dtype:
-                pipe.unet.to(device=self.base.device, dtype=self.base.unet.dtype)
+                with _quiet_diffusers():
+                    pipe.unet.to(device=self.base.device, dtype=self.base.unet.dtype)
             pipe.set_progress_bar_config(disable=True)
             self._pipe, self._style = pipe, style
         return self._pipe
@@ -109,15 +146,18 @@ class ClipDiffuser:
         if not MIN_FRAMES <= frames <= MAX_FRAMES:
             raise ValueError(f"frames must be {MIN_FRAMES}-{MAX_FRAMES}")
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        output = self.pipeline(style)(
-            prompt=prompt,
-            negative_prompt=negative_prompt or None,
-            num_frames=frames,
-            num_inference_steps=steps,
-            guidance_scale=0.0,
-            width=width,
-            height=height,
-            generator=generator,
-            output_type="pil",
-        )
+        pipe = self.pipeline(style)
+        dtype = pipe.unet.dtype  # bf16/fp16 UNet next to fp32 text encoders or VAE: autocast joins them
+        with torch.autocast(pipe.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            output = pipe(
+                prompt=prompt,
+                negative_prompt=negative_prompt or None,
+                num_frames=frames,
+                num_inference_steps=steps,
+                guidance_scale=0.0,
+                width=width,
+                height=height,
+                generator=generator,
+                output_type="pil",
+            )
         return list(output.frames[0])
