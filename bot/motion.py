@@ -125,7 +125,24 @@ def take_animated_word(words: str) -> tuple[str, bool]:
     return " ".join(stripped.split()), found > 0
 
 
-def resolve(requested: str, expression: str) -> str:
-    """The motion to use: the named preset, `diffusion`, or (for `auto`) the expression's preset."""
+def resolve(requested: str, expression: str, emoji: str = "") -> str:
+    """The motion to use: the named preset, `diffusion`, or (for `auto`) the expression's preset
+    (the sticker's emoji's when the expression is unknown, e.g. for a reroll)."""
     motion = normalise_motion(requested)
-    return motion_for_expression(expression) if motion == AUTO else motion
+    if motion != AUTO:
+        return motion
+    return motion_for_expression(expression) if expression or not emoji else motion_for_emoji(emoji)
+
+
+_MOTION_SUFFIX = re.compile(r"\s+anim:(\S+)$")
+
+
+def with_motion(text: str, motion: str | None) -> str:
+    """A record's text that remembers its animation (`sad otter anim:squash`), so a reroll animates too."""
+    return f"{text} anim:{motion}" if motion else text
+
+
+def split_motion(text: str) -> tuple[str, str | None]:
+    """The inverse of `with_motion`: (text, motion or None)."""
+    found = _MOTION_SUFFIX.search(text)
+    return (text[: found.start()], found.group(1)) if found else (text, None)

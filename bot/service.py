@@ -18,11 +18,14 @@ from typing import Any
 
 from bot import emoji as emoji_table
 from bot import messages
+from bot.animation import Animator, animated_formats, chat_motion
 from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256, result_key, sha256_hex
 from bot.config import AppConfig
 from bot.limits import AdmissionClosed, FairAdmission, QueueFull, RateLimiter
 from bot.logs import request_context
 from bot.metrics import Metrics
+from bot.motion import UnknownMotionName, split_motion, with_motion
+from bot.motion import resolve as resolve_motion
 from bot.prompts import (
     MAX_SEED,
     BuiltPrompt,
@@ -136,6 +139,8 @@ class _Plan:
     outline: bool | None
     negative: str
     emoji: str
+    animate: str | None = None  # the motion preset when the result is animated
+    parent: StickerRecord | None = None
 
 
 class StickerService(StickerServiceAPI):
@@ -160,6 +165,7 @@ class StickerService(StickerServiceAPI):
         self.settings = SettingsStore(database)
         self.records = RecordStore(database)
         self.cache = StickerCache(store, ResultIndex(database))
+        self.animator = Animator(self.cache)
         self.safety: PromptFilter = safety or BlockListFilter.from_config(
             config.safety.block_list, config.safety.block_list_file
         )
@@ -440,6 +446,8 @@ class StickerService(StickerServiceAPI):
         wait = self.rate_limits.check(f"{request.platform}:{request.user_id}", self._server_key(request))
         if wait > 0:
             raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
+        if request.kind == RequestKind.ANIMATE:  # that exact earlier sticker: nothing new is drawn
+            return await self._handle_animate(request, plan)
         if request.kind not in (RequestKind.REACTION, RequestKind.REROLL, RequestKind.VARIATIONS):
             verdict = await self.safety.check(plan.text)
             if not verdict.allowed:
@@ -470,14 +478,18 @@ class StickerService(StickerServiceAPI):
             except (OSError, DatabaseError):  # disk full, database down: still answer with the stickers
                 log.warning("could not store the result in the cache", exc_info=True)
                 hashes = tuple(sha256_hex(w) for w in webps)
-        files = await self._files(request, plan, key, webps, hashes)
+        if plan.animate:
+            formats = animated_formats(request.platform, request.formats)
+            files = await self.animator.files(webps, hashes, plan.seed, plan.animate, formats)
+        else:
+            files = await self._files(request, plan, key, webps, hashes)
         try:
             record_id: str | None = (
                 await self.records.add(
                     platform=request.platform,
                     user_id=request.user_id,
                     server=request.scope_server,
-                    text=plan.text,
+                    text=with_motion(plan.text, plan.animate),
                     prompt=plan.built.prompt,
                     style=plan.style.name,
                     seed=plan.seed,
@@ -498,6 +510,50 @@ class StickerService(StickerServiceAPI):
             prompt=plan.built.prompt,
             emoji=plan.emoji,
             cached=cached is not None,
+            motion=plan.animate,
+        )
+
+    async def _handle_animate(self, request: StickerRequest, plan: _Plan) -> StickerReply:
+        """🎬 Animate: the parent's sticker with `request.seed` (default its first) as an animation."""
+        parent = plan.parent
+        assert parent is not None and plan.animate is not None
+        index = 0 if request.seed is None else request.seed - parent.seed
+        if not 0 <= index < len(parent.sticker_hashes):
+            raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
+        sha = parent.sticker_hashes[index]
+        webp = await self.sticker_file(sha)
+        if webp is None:
+            raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
+        formats = animated_formats(request.platform, request.formats)
+        seed = parent.seed + index
+        files = await self.animator.files([webp], (sha,), seed, plan.animate, formats)
+        try:
+            record_id: str | None = (
+                await self.records.add(
+                    platform=request.platform,
+                    user_id=request.user_id,
+                    server=request.scope_server,
+                    text=with_motion(plan.text, plan.animate),
+                    prompt=parent.prompt,
+                    style=parent.style,
+                    seed=seed,
+                    count=1,
+                    emoji=parent.emoji,
+                    sticker_hashes=(sha,),
+                )
+            ).record_id
+        except DatabaseError:
+            log.warning("could not store the sticker record", exc_info=True)
+            record_id = None
+        return StickerReply(
+            request=request,
+            stickers=files,
+            record_id=record_id,
+            style=parent.style,
+            seed=seed,
+            prompt=parent.prompt,
+            emoji=parent.emoji,
+            motion=plan.animate,
         )
 
     def _server_key(self, request: StickerRequest) -> str:
@@ -507,7 +563,7 @@ class StickerService(StickerServiceAPI):
         found = await self._settings_for(self.scope_for(request))
         kind = request.kind
         parent: StickerRecord | None = None
-        if kind in (RequestKind.REROLL, RequestKind.VARIATIONS):
+        if kind in (RequestKind.REROLL, RequestKind.VARIATIONS, RequestKind.ANIMATE):
             if not request.parent_id:
                 raise fail(ErrorKind.INVALID, "Which sticker should I redo?")
             parent = await self.records.get(request.parent_id)
@@ -542,6 +598,8 @@ class StickerService(StickerServiceAPI):
         explicit_seed = request.seed if request.seed is not None else parsed.seed
         if explicit_seed is not None and parent is None:
             seed = explicit_seed
+        elif kind == RequestKind.ANIMATE and parent is not None:
+            seed = parent.seed
         else:
             seed = secrets.randbelow(MAX_SEED - 4)
 
@@ -550,17 +608,19 @@ class StickerService(StickerServiceAPI):
         else:
             outline = {"on": True, "off": False}.get(found.get("outline", "auto") or "auto")
 
+        parent_motion: str | None = None
         if kind == RequestKind.REACTION:
             assert expression is not None
             built = build_expression_prompt(expression, style)
             text = request.emoji or ""
             pick = emoji_table.display_emoji(text)
         elif parent is not None:
+            parent_text, parent_motion = split_motion(parent.text)
             if parent.style == style.name:
                 built = BuiltPrompt(parent.prompt, "", "")
             else:
-                built = build_prompt(parent.text, style, known_subjects(self.engine.styles()))
-            text = parent.text
+                built = build_prompt(parent_text, style, known_subjects(self.engine.styles()))
+            text = parent_text
             pick = parent.emoji
         else:
             if not parsed.words:
@@ -573,6 +633,16 @@ class StickerService(StickerServiceAPI):
             raise fail(
                 ErrorKind.PROMPT_TOO_LONG, f"That's too long — keep it under {MAX_PROMPT_CHARS} characters."
             )
+        wanted = request.animate or parsed.animate or parent_motion
+        if kind == RequestKind.ANIMATE:
+            wanted = request.animate or "auto"
+        animate = None
+        if wanted:
+            try:
+                motion = resolve_motion(wanted, built.expression, pick)
+                animate = chat_motion(motion, built.expression or text)
+            except UnknownMotionName as exc:
+                raise fail(ErrorKind.INVALID, str(exc)) from None
         return _Plan(
             style=style,
             built=built,
@@ -582,6 +652,8 @@ class StickerService(StickerServiceAPI):
             outline=outline,
             negative=negative_prompt(self.config.safety.negative_prompt, style.negative_prompt),
             emoji=pick,
+            animate=animate,
+            parent=parent,
         )
 
     async def _generate(self, request: StickerRequest, plan: _Plan, report: _PositionReporter) -> list[bytes]:
