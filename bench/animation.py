@@ -9,6 +9,7 @@ architecture with random weights (bf16 where the CPU has it; needs about 12 GB f
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import statistics
 import subprocess
@@ -128,6 +129,7 @@ def bench_fullsize_animatediff(report: Report, frames: int) -> None:
                                 motion_max_seq_length=32, use_motion_mid_block=False)  # fmt: skip
         unet = UNetMotionModel.from_unet2d(UNet2DConditionModel(**UNET_CONFIG), adapter)  # type: ignore[arg-type]
     base.unet = None  # type: ignore[assignment]  # free the 2-D UNet before the motion UNet exists
+    gc.collect()
     materialise(unet, torch.device("cpu"), dtype, 7)
     pipe = AnimateDiffSDXLPipeline(
         vae=base.vae, text_encoder=base.text_encoder, text_encoder_2=base.text_encoder_2,
@@ -156,18 +158,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--full-size", action="store_true", help="also AnimateDiff on the full architecture")
     parser.add_argument("--full-size-frames", type=int, default=8, help="frames for --full-size (default 8)")
     parser.add_argument("--no-diffusion", action="store_true", help="presets and encoders only")
+    parser.add_argument("--only-full-size", action="store_true", help="just the full-size AnimateDiff figure")
     parser.add_argument(
         "--out", default="bench-results", help="directory for the JSON (default bench-results/)"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    report = Report(mode="animation")
-    bench_presets(report, args.repeats)
-    bench_encoders(report, max(1, args.repeats // 2))
-    if not args.no_diffusion:
-        bench_tiny_animatediff(report, max(1, args.repeats // 2))
-        if args.full_size:
-            bench_fullsize_animatediff(report, args.full_size_frames)
+    report = Report(mode="animation-full-size" if args.only_full_size else "animation")
+    if args.only_full_size:
+        bench_fullsize_animatediff(report, args.full_size_frames)
+    else:
+        bench_presets(report, args.repeats)
+        bench_encoders(report, max(1, args.repeats // 2))
+        if not args.no_diffusion:
+            bench_tiny_animatediff(report, max(1, args.repeats // 2))
+            if args.full_size:
+                bench_fullsize_animatediff(report, args.full_size_frames)
     print()
     print(report.table())
     print(f"\nfigures written to {report.write_json(Path(args.out))}")

@@ -28,18 +28,28 @@ PLATFORM_FORMATS: dict[str, frozenset[StickerFormat]] = {
     "web": frozenset({StickerFormat.WEBP_ANIMATED}),
 }
 DEFAULT_FORMATS = frozenset({StickerFormat.WEBM})
+FILE_SUFFIX: dict[StickerFormat, str] = {  # what an attachment's file name should end in
+    StickerFormat.WEBP: "webp",
+    StickerFormat.DISCORD_PNG: "png",
+    StickerFormat.WEBM: "webm",
+    StickerFormat.GIF: "gif",
+    StickerFormat.WEBP_ANIMATED: "webp",
+    StickerFormat.DISCORD_APNG: "png",
+}
 ANIMATION_VERSION = 1  # part of the cache key: bump when presets or encoders change their output
 
 
 def animated_formats(platform: str, requested: Iterable[StickerFormat]) -> frozenset[StickerFormat]:
-    """The animated formats to deliver: those requested, else the platform's own (a Discord request that
-    also wants server-sticker PNGs gets the APNG server sticker too)."""
+    """The animated formats to deliver: those requested, else the platform's own for chat stickers and
+    the APNG server sticker where server-sticker PNGs are asked for."""
     requested = frozenset(requested)
     chosen = requested & ANIMATED_FORMATS
-    if not chosen:
-        chosen = PLATFORM_FORMATS.get(platform, DEFAULT_FORMATS)
-        if StickerFormat.DISCORD_PNG in requested:
-            chosen |= {StickerFormat.DISCORD_APNG}
+    if chosen:
+        return chosen
+    if StickerFormat.DISCORD_PNG in requested:
+        chosen = frozenset({StickerFormat.DISCORD_APNG})
+    if StickerFormat.WEBP in requested or not chosen:
+        chosen |= PLATFORM_FORMATS.get(platform, DEFAULT_FORMATS)
     return chosen
 
 
