@@ -134,6 +134,7 @@ def bench_fullsize_animatediff(report: Report, frames: int) -> None:
     pipe = AnimateDiffSDXLPipeline(
         vae=base.vae, text_encoder=base.text_encoder, text_encoder_2=base.text_encoder_2,
         tokenizer=base.tokenizer, tokenizer_2=base.tokenizer_2, unet=unet, scheduler=base.scheduler,
+        motion_adapter=None,  # its layers are already inside the motion UNet
     )  # fmt: skip
     pipe.set_progress_bar_config(disable=True)
     generator = torch.Generator().manual_seed(0)

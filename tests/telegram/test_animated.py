@@ -69,3 +69,39 @@ async def test_fake_bot_api_accepts_a_valid_video_sticker(api: FakeBotAPI) -> No
     api._validate_video_sticker("sendSticker", _webm(seconds=1.0, fps=24))
     with pytest.raises(ApiError, match="over 256000"):
         api._validate_video_sticker("sendSticker", b"\x1a\x45\xdf\xa3" + b"\0" * 256_001)
+
+
+def _buttons(call) -> dict[str, str]:
+    return {
+        b["text"]: b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row
+    }
+
+
+async def test_animate_button_then_add_the_video_to_my_pack(bot: Harness) -> None:
+    api = bot.api
+    api.started_users.add(USER)
+    api.message_update(USER, USER, "/sticker eating otter")
+    [first] = await api.wait_calls("sendSticker")
+    buttons = _buttons(first)
+    assert buttons["🎬 Animate"].startswith("a:") and buttons["🎬 Animate"].endswith(":0")
+    static_message = [m for (c, _), m in api.messages.items() if c == USER and "sticker" in m][-1]
+    assert static_message["sticker"]["is_video"] is False
+
+    api.callback_update(USER, USER, static_message["message_id"], buttons["🎬 Animate"])
+    calls = await api.wait_calls("sendSticker", 2)
+    animated = calls[1]
+    assert len(bot.engine.ran) == 1  # that exact sticker, not a new drawing
+    (data,) = animated.files.values()
+    assert data[:4] == b"\x1a\x45\xdf\xa3"
+    video_message = [m for (c, _), m in api.messages.items() if c == USER and "sticker" in m][-1]
+    assert video_message["sticker"]["is_video"] is True
+    animated_buttons = _buttons(animated)
+    assert "🎬 Animate" not in animated_buttons  # already moving
+
+    api.callback_update(USER, USER, video_message["message_id"], animated_buttons["➕ Add to my pack"])
+    [create] = await api.wait_calls("createNewStickerSet")
+    (item,) = create.params["stickers"]
+    assert item["format"] == "video"
+    name = create.params["name"].lower()
+    assert api.sticker_sets[name].stickers[0]["is_video"] is True
+    assert api.violations == []
