@@ -42,6 +42,7 @@ from bot import messages
 from bot.config import WebConfig
 from bot.emoji import EMOJI_EXPRESSIONS, display_emoji
 from bot.messages import failure_text
+from bot.motion import split_motion
 from bot.types import (
     RequestKind,
     Scope,
@@ -310,6 +311,8 @@ class ChatRoom:
                 await self._on_set_style(client, frame.get("style"))
             case "resend":
                 await self._on_resend(client, frame.get("sha256"))
+            case "animate":
+                await self._on_animate(client, frame.get("record_id"), frame.get("sha256"))
             case "hello":
                 raise ProtocolError("already joined")
 
@@ -352,6 +355,20 @@ class ChatRoom:
         action = messages.BUTTON_MORE if more else messages.BUTTON_REROLL
         label = f"{action}: {original.text}".strip(": ")
         self._start_job(client, request, label=label, private=more)
+
+    async def _on_animate(self, client: Client, record_id: str, sha256: str) -> None:
+        """🎬 Animate: the posted sticker (its seed names the candidate) as an animated WebP."""
+        if await self._posted_record(client, record_id) is None:
+            return
+        record = await self.service.record(record_id)
+        seed = None  # a record that is gone gets the core's own answer
+        if record is not None:
+            hashes = record.sticker_hashes
+            seed = record.seed + (hashes.index(sha256) if sha256 in hashes else 0)
+        request = self._request(client, RequestKind.ANIMATE, text="", parent_id=record_id, seed=seed)
+        what = split_motion(record.text)[0] if record is not None else ""
+        label = f"{messages.BUTTON_ANIMATE}: {what}".strip(": ")
+        self._start_job(client, request, label=label)
 
     async def _on_pick(self, client: Client, record_id: str, sha256: str) -> None:
         if sha256 not in client.offered.get(record_id, frozenset()):

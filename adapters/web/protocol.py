@@ -17,6 +17,7 @@ Client → server:
   react      message_id, emoji
   set_style  style
   resend     sha256                        (re-post a sticker already seen in the room)
+  animate    record_id, sha256             (🎬: that posted sticker, brought to life)
 
 Server → client:
   welcome, message, pending, pending_end, candidates, presence, style, notice, error
@@ -80,6 +81,7 @@ _SCHEMAS: dict[str, dict[str, tuple[type, bool]]] = {
     "react": {"message_id": (int, True), "emoji": (str, True)},
     "set_style": {"style": (str, True)},
     "resend": {"sha256": (str, True)},
+    "animate": {"record_id": (str, True), "sha256": (str, True)},
 }
 
 CLIENT_TYPES = frozenset(_SCHEMAS)
