@@ -131,3 +131,17 @@ def test_format_from_file_name() -> None:
     ]
     with pytest.raises(ValueError, match=r"\.webm, \.gif"):
         format_for_path("out.mp4")
+
+
+def test_missing_pyav_is_one_line_naming_the_extra(bounce: Clip, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from generator.animation.errors import AnimationUnavailable
+
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` now fails as if it were not installed
+    with pytest.raises(AnimationUnavailable) as info:
+        encode_clip(bounce, "webm")
+    assert info.value.user_message == (
+        "Animated WEBM stickers need PyAV, which is not installed: pip install 'stickerbot[animate]'"
+    )
+    assert len(encode_clip(bounce, "gif")) > 0  # the other formats do not need it
