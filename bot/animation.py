@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterable
 
 from bot.cache import StickerCache, result_key, sha256_hex
-from bot.motion import DIFFUSION, motion_for_expression
 from bot.storage import DatabaseError
 from bot.types import StickerFile, StickerFormat
 
@@ -51,14 +50,6 @@ def animated_formats(platform: str, requested: Iterable[StickerFormat]) -> froze
     if StickerFormat.WEBP in requested or not chosen:
         chosen |= PLATFORM_FORMATS.get(platform, DEFAULT_FORMATS)
     return chosen
-
-
-def chat_motion(motion: str, expression: str) -> str:
-    """The preset a chat request gets (diffusion is command-line only for now)."""
-    if motion == DIFFUSION:
-        log.info("diffusion animation asked in chat: using the expression's preset")
-        return motion_for_expression(expression)
-    return motion
 
 
 def _render(webp: bytes, motion: str, formats: tuple[StickerFormat, ...]) -> list[bytes]:

@@ -6,10 +6,13 @@ expression choose (😂 shakes, ❤️ beats, 👋 waves, 🎉 pops in, 😴 flo
 
 from __future__ import annotations
 
+import logging
 import re
 
 from bot.emoji import emoji_for, normalise_emoji
 from generator.animation.motion import ALIASES, PRESETS
+
+log = logging.getLogger(__name__)
 
 DIFFUSION = "diffusion"
 AUTO = "auto"
@@ -132,6 +135,14 @@ def resolve(requested: str, expression: str, emoji: str = "") -> str:
     if motion != AUTO:
         return motion
     return motion_for_expression(expression) if expression or not emoji else motion_for_emoji(emoji)
+
+
+def chat_motion(motion: str, expression: str) -> str:
+    """The preset a chat request gets (diffusion is command-line only for now)."""
+    if motion == DIFFUSION:
+        log.info("diffusion animation asked in chat: using the expression's preset")
+        return motion_for_expression(expression)
+    return motion
 
 
 _MOTION_SUFFIX = re.compile(r"\s+anim:(\S+)$")

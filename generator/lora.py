@@ -122,7 +122,7 @@ def download_hub_lora(ref: LoraRef) -> Path:
     except Exception as exc:  # offline, unreachable, missing repo/file: all mean "unavailable"
         raise StyleError(
             f"LoRA {ref.source}/{ref.weight_name} is not cached and could not be downloaded from the hub; "
-            f"fetch it with `huggingface-cli download {ref.source} {ref.weight_name}`.",
+            f"fetch it with `hf download {ref.source} {ref.weight_name}`.",
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
 

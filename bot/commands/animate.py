@@ -154,7 +154,7 @@ def _write_discord(clip: Clip, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- generate --animate
-def run_generate_animated(args: argparse.Namespace, config: AppConfig, style_name: str, seed: int) -> int:
+def run_generate_animated(args: argparse.Namespace, config: AppConfig, seed: int) -> int:
     """`stickerbot generate PROMPT --animate [MOTION|diffusion] -o FILE`: one animated sticker."""
     from bot.motion import DIFFUSION, UnknownMotionName, resolve
 
@@ -167,13 +167,13 @@ def run_generate_animated(args: argparse.Namespace, config: AppConfig, style_nam
     except UnknownMotionName as exc:
         raise InvalidRequest(str(exc)) from None
     if motion == DIFFUSION:
-        clip = _diffusion_clip(args, config, style_name, seed)
+        clip = _diffusion_clip(args, config, seed)
         _save(clip, output, f"AnimateDiff, seed {seed}")
         return 0
     from bot.commands.generate import _generate
     from generator.postprocess import load_image
 
-    result = asyncio.run(_generate(config, args, style_name, seed, 1))
+    result = asyncio.run(_generate(config, args, seed))
     sticker = load_image(result.stickers[0].webp).convert("RGBA")
     args.fps, args.duration = getattr(args, "fps", 24.0), getattr(args, "duration", None)
     clip = _preset_clip(sticker, motion, args)
@@ -181,9 +181,9 @@ def run_generate_animated(args: argparse.Namespace, config: AppConfig, style_nam
     return 0
 
 
-def _diffusion_clip(args: argparse.Namespace, config: AppConfig, style_name: str, seed: int) -> Clip:
+def _diffusion_clip(args: argparse.Namespace, config: AppConfig, seed: int) -> Clip:
     """AnimateDiff on the style's fused UNet, cut out with one key; outside the engine (a one-shot run)."""
-    from bot.commands.generate import _build_prompt
+    from bot.commands.generate import _plan
     from generator.animation.clip_cutout import cut_clip
     from generator.animation.diffusion import ClipDiffuser, load_motion_adapter
     from generator.pipeline import StickerPipeline
@@ -191,8 +191,8 @@ def _diffusion_clip(args: argparse.Namespace, config: AppConfig, style_name: str
     from generator.styles import StyleRegistry
 
     registry = StyleRegistry.load(config.engine.styles_dir)
-    style = registry.summary(style_name)
-    prompt = _build_prompt(args.prompt, style_name, registry)
+    plan = asyncio.run(_plan(config, args, seed, registry))  # the chat's own planning and safety filter
+    style, style_name, prompt = plan.style, plan.style.name, plan.built.prompt
     adapter = load_motion_adapter(config.model.motion_adapter, local_files_only=config.model.local_files_only)
     pipe = StickerPipeline.load(config.model, registry)
     pipe.activate_style(style_name)
