@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.commands import animate, cutout, generate, run, studio, styles
+from bot.commands import animate, cutout, generate, run, serve, studio, styles
 from bot.config import ConfigError
 from bot.logs import configure_cli_logging
 from generator.api import GeneratorError
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(sub)
     generate.register(sub)
     cutout.register(sub)
+    serve.register(sub)
     animate.register(sub)
     styles_parser = sub.add_parser("styles", help="list, show, train, teach, fuse and preview styles")
     styles_sub = styles_parser.add_subparsers(dest="styles_command", required=True, metavar="ACTION")

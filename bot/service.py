@@ -241,11 +241,11 @@ class StickerService(StickerServiceAPI):
         )
 
     def health(self) -> ServiceHealth:
-        """Ready once the engine has loaded its model; with `problem` set when loading failed."""
-        error = getattr(self.engine, "load_error", None)
-        if isinstance(error, GeneratorError):
-            return ServiceHealth(ready=False, problem=self.user_error(error))
-        return ServiceHealth(ready=bool(getattr(self.engine, "ready", True)))
+        """Ready once the engine can make stickers; with `problem` set when it cannot (e.g. no model)."""
+        health = self.engine.health()
+        if health.error is not None:
+            return ServiceHealth(ready=False, problem=self.user_error(health.error))
+        return ServiceHealth(ready=health.ready)
 
     def user_error(self, exc: GeneratorError) -> UserError:
         """What a chat user reads for `exc` (a missing model names the model and who can fix it)."""
@@ -347,9 +347,12 @@ class StickerService(StickerServiceAPI):
         """Load what planning needs (the scope's settings, a reroll's parent), then plan."""
         settings: ScopeSettings = await self.preferences.settings_for(self.scope_for(request))
         parent = await self.records.get(request.parent_id or "") if needs_parent(request) else None
+        styles = self.engine.styles()
+        if not styles and (problem := self.health().problem) is not None:
+            raise ServiceError(problem)  # e.g. a Ray cluster not reached yet: no style list at all
         return plan_request(
             request,
-            styles=self.engine.styles(),
+            styles=styles,
             unavailable=self.engine.unavailable_styles(),
             configured_style=self.config.engine.default_style,
             settings=settings,

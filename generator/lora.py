@@ -356,6 +356,10 @@ class LoraFuser:
         while len(self._hot) > self.hot_styles:
             self._hot.popitem(last=False)
 
+    def forget(self, style: str) -> None:
+        """Drop `style`'s hot fused copy (a Serve replica does when the style is evicted)."""
+        self._hot.pop(style, None)
+
     def _sync_fused_projections(self, keys: set[tuple[str, str]]) -> None:
         """Keep `to_qkv` / `to_kv` (made by fuse_qkv_projections) equal to the separate projections
         whose weights changed: one slice copy per projection, no temporary concatenation."""
