@@ -12,6 +12,7 @@ import logging
 
 from bot.cache import StickerCache, result_key, sha256_hex
 from bot.logs import Throttled
+from bot.motion import with_motion
 from bot.planning import Plan
 from bot.records import RecordStore
 from bot.storage import DatabaseError
@@ -64,7 +65,7 @@ class Results:
                 platform=request.platform,
                 user_id=request.user_id,
                 server=request.scope_server,
-                text=plan.text,
+                text=with_motion(plan.text, plan.animate),  # a reroll of an animation animates too
                 prompt=plan.built.prompt,
                 style=plan.style.name,
                 seed=plan.seed,

@@ -82,6 +82,12 @@ class ModelConfig(Section):
     prompt_cache: int = Field(
         256, ge=0, description='prompt embeddings kept for rerolls / "more" (same prompt, new seed); 0 = off'
     )
+    motion_adapter: str | None = Field(
+        "guoyww/animatediff-motion-adapter-sdxl-beta",
+        description="AnimateDiff SDXL motion adapter for diffusion animations: hub id or local directory; "
+        "null = motion presets only",
+    )
+    motion_frames: int = Field(8, ge=8, le=16, description="frames per diffusion animation (8-16)")
 
     @field_validator("compile", mode="before")
     @classmethod
