@@ -331,6 +331,8 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
         raise bad("model.device", f"must be auto, cuda, cuda:N, mps or cpu (got {m.device!r})")
     if m.dtype not in ("auto", "float16", "bfloat16", "float32"):
         raise bad("model.dtype", f"must be auto, float16, bfloat16 or float32 (got {m.dtype!r})")
+    if m.precision not in ("auto", "fp32", "bf16", "int8"):
+        raise bad("model.precision", f"must be auto, fp32, bf16 or int8 (got {m.precision!r})")
     if getattr(m, "vae_upcast", "auto") not in ("auto", "always", "never"):
         raise bad("model.vae_upcast", f"must be auto, always or never (got {m.vae_upcast!r})")
     if m.compile not in ("auto", "off", "regional", "full"):

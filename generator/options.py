@@ -13,6 +13,7 @@ class ModelConfig:
     path: str = "stabilityai/sdxl-turbo"  # hub id or local directory
     device: str = "auto"  # auto | cuda | mps | cpu
     dtype: str = "auto"  # auto | float16 | bfloat16 | float32
+    precision: str = "auto"  # auto | fp32 | bf16 | int8 (CPU: int8 linears); wins over dtype when set
     variant: str | None = "auto"  # auto (fp16 on CUDA) | fp16 | none
     local_files_only: bool = False
     tiny_vae: str | None = None  # optional AutoencoderTiny (taesdxl) hub id or directory for decoding
