@@ -14,9 +14,14 @@ does it right after a style switch, so the cost is paid by the switch, not the n
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.nn import functional
+
+_FP32_REFERENCE = False
 
 INT8_ENGINES = ("x86", "fbgemm")
 
@@ -64,6 +69,8 @@ class Int8Linear(nn.Linear):
         self._packed_version = self.weight._version
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _FP32_REFERENCE:
+            return functional.linear(x, self.weight, self.bias)
         if self.stale:
             self.repack()
         dtype = x.dtype
@@ -72,6 +79,17 @@ class Int8Linear(nn.Linear):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, int8"
+
+
+@contextmanager
+def fp32_reference() -> Iterator[None]:
+    """Int8 layers compute with their fp32 weights inside this block (the bench's same-seed reference)."""
+    global _FP32_REFERENCE
+    _FP32_REFERENCE = True
+    try:
+        yield
+    finally:
+        _FP32_REFERENCE = False
 
 
 def quantize_linears(model: nn.Module) -> int:
@@ -108,3 +126,20 @@ def repack_stale(*models: nn.Module | None) -> int:
 
 def has_int8_layers(model: nn.Module | None) -> bool:
     return model is not None and any(isinstance(m, Int8Linear) for m in model.modules())
+
+
+def dequantize_linears(model: nn.Module) -> int:
+    """Swap every `Int8Linear` back for a plain `nn.Linear` sharing its weights; returns how many."""
+    swaps = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, Int8Linear)
+    ]
+    for parent, name, child in swaps:
+        linear = nn.Linear.__new__(nn.Linear)
+        nn.Module.__init__(linear)
+        linear.in_features, linear.out_features = child.in_features, child.out_features
+        linear.weight, linear.bias = child.weight, child.bias
+        setattr(parent, name, linear)
+    return len(swaps)
