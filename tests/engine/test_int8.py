@@ -166,3 +166,20 @@ def test_int8_linear_repacks_after_an_in_place_weight_change() -> None:
         assert layer.stale
         assert torch.allclose(layer(x), linear(x), atol=0.1)
         assert not layer.stale
+
+
+def test_fp32_reference_and_dequantize_give_back_plain_linears() -> None:
+    from generator.int8 import dequantize_linears, fp32_reference, quantize_linears
+
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
+    x = torch.randn(2, 16)
+    with torch.no_grad():
+        reference = model(x)
+        assert quantize_linears(model) == 2
+        with fp32_reference():
+            assert torch.equal(model(x), reference)
+        assert not torch.equal(model(x), reference)  # int8 really computes differently
+        assert dequantize_linears(model) == 2
+        assert not any(isinstance(m, Int8Linear) for m in model.modules())
+        assert torch.equal(model(x), reference)
