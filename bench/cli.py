@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     full.add_argument("--no-int8", action="store_true", help="CPU: skip the engine with int8 linear layers")
     full.add_argument("--no-peer", action="store_true", help="CPU: skip the OpenVINO int8 peer")
     full.add_argument(
+        "--tiny-architecture",
+        action="store_true",
+        help="the full-size suite on the tiny test model (quick; the peer where full size cannot fit)",
+    )
+    full.add_argument(
         "--emulate-avx2",
         action="store_true",
         help="CPU: cap oneDNN/ATen/FBGEMM/MKL at AVX2 (an AVX2-only server, approximated)",

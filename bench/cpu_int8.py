@@ -22,7 +22,9 @@ PROMPT = "eating, otter, dm-sticker"
 SIZE = 512
 
 
-def cpu_header(report: Report, section: str, choice) -> tuple[dict[str, Any], Any]:
+def cpu_header(
+    report: Report, section: str, choice, unet_config: dict | None = None
+) -> tuple[dict[str, Any], Any]:
     """Print the CPU flags and date; return the CPU description and the engine's auto choice for it."""
     from generator.int8 import int8_kernels_available
     from generator.model import DeviceChoice, choose_cpu_precision
@@ -30,7 +32,7 @@ def cpu_header(report: Report, section: str, choice) -> tuple[dict[str, Any], An
     cpu = describe_cpu()
     flags = effective_flags()
     dtype, int8, reason = choose_cpu_precision("auto", flags, int8_kernels_available())
-    total, linear = unet_step_flops(1, SIZE)
+    total, linear = unet_step_flops(1, SIZE, unet_config)
     cpu.update(
         unet_gflop=total / 1e9, unet_linear_gflop=linear / 1e9, date=dt.datetime.now(dt.UTC).isoformat()
     )

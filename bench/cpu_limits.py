@@ -75,8 +75,9 @@ def peak_gflops(flags: set[str], precision: str, cores: int, mhz: float) -> floa
     return cores * mhz / 1000.0 * per_cycle
 
 
-def unet_step_flops(batch: int = 1, size: int = 512) -> tuple[float, float]:
-    """(all FLOPs, FLOPs in linear layers) of one full-size UNet step, counted on the meta device."""
+def unet_step_flops(batch: int = 1, size: int = 512, config: dict | None = None) -> tuple[float, float]:
+    """(all FLOPs, FLOPs in linear layers) of one UNet step (default: the full-size one), counted on
+    the meta device."""
     import torch
     from diffusers import UNet2DConditionModel
     from diffusers.models.attention_processor import AttnProcessor2_0
@@ -84,14 +85,19 @@ def unet_step_flops(batch: int = 1, size: int = 512) -> tuple[float, float]:
 
     from generator.fullsize import UNET_CONFIG
 
+    config = {k: v for k, v in (config or UNET_CONFIG).items() if not k.startswith("_")}
+    pooled = int(config["projection_class_embeddings_input_dim"]) - 6 * int(config["addition_time_embed_dim"])
     with torch.device("meta"):
-        unet = UNet2DConditionModel(**UNET_CONFIG)  # type: ignore[arg-type]
+        unet = UNet2DConditionModel(**config)  # type: ignore[arg-type]
         unet.set_attn_processor(AttnProcessor2_0())
         latent = size // 8
         args = (torch.randn(batch, 4, latent, latent), torch.tensor([999.0] * batch))
         kwargs = {
-            "encoder_hidden_states": torch.randn(batch, 77, 2048),
-            "added_cond_kwargs": {"text_embeds": torch.randn(batch, 1280), "time_ids": torch.randn(batch, 6)},
+            "encoder_hidden_states": torch.randn(batch, 77, int(config["cross_attention_dim"])),
+            "added_cond_kwargs": {
+                "text_embeds": torch.randn(batch, pooled),
+                "time_ids": torch.randn(batch, 6),
+            },
         }
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             unet(*args, **kwargs)

@@ -50,6 +50,7 @@ class FullSizeOptions:
     int8: bool = True  # CPU: also run the engine with int8 linears (bench.cpu_int8)
     peer: bool = True  # CPU: the OpenVINO int8 peer (bench.openvino_peer)
     peer_runs: int = 3
+    tiny: bool = False  # --tiny-architecture: the same suite on the tiny test model (quick, peer included)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> FullSizeOptions:
@@ -68,6 +69,7 @@ class FullSizeOptions:
             compile=args.compile,
             int8=not getattr(args, "no_int8", False),
             peer=not getattr(args, "no_peer", False),
+            tiny=getattr(args, "tiny_architecture", False),
         )
 
 
@@ -78,11 +80,18 @@ def run_fullsize_suite(report: Report, opts: FullSizeOptions) -> None:
     from generator.fullsize import build_fullsize_pipeline
     from generator.model import choose_device
 
+    if opts.tiny:
+        from generator.tiny import build_tiny_pipeline, build_tiny_unet
+
+        def build_fullsize_pipeline(device, dtype):  # the tiny architecture instead
+            return build_tiny_pipeline().to(device=device, dtype=dtype)
+
     choice = choose_device(ModelConfig(device=opts.device))
-    section = f"full-size {choice.device.type}"
+    section = f"{'tiny-architecture' if opts.tiny else 'full-size'} {choice.device.type}"
     cpu = None
     if choice.device.type == "cpu":
-        cpu, choice = cpu_header(report, section, choice)
+        unet_config = dict(build_tiny_unet().config) if opts.tiny else None
+        cpu, choice = cpu_header(report, section, choice, unet_config)
     report.raw["engine_dtype"] = str(choice.dtype)
     print(f"building the full-size SDXL-Turbo architecture with random weights ({opts.device})", flush=True)
     bare_dtype = torch.float16 if choice.device.type == "cuda" else torch.float32
