@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,11 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     full.add_argument("--no-bare", action="store_true", help="skip the bare fp32 diffusers comparison")
     full.add_argument("--no-switch", action="store_true", help="skip the LoRA style-switch measurement")
+    full.add_argument("--no-int8", action="store_true", help="CPU: skip the engine with int8 linear layers")
+    full.add_argument("--no-peer", action="store_true", help="CPU: skip the OpenVINO int8 peer")
+    full.add_argument(
+        "--tiny-architecture",
+        action="store_true",
+        help="the full-size suite on the tiny test model (quick; the peer where full size cannot fit)",
+    )
+    full.add_argument(
+        "--emulate-avx2",
+        action="store_true",
+        help="CPU: cap oneDNN/ATen/FBGEMM/MKL at AVX2 (an AVX2-only server, approximated)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.emulate_avx2:
+        from bench.cpu_limits import AVX2_ENV, emulating_avx2
+
+        if not emulating_avx2():  # the libraries read these once, at load: start again with them set
+            os.execve(
+                sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], {**os.environ, **AVX2_ENV}
+            )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.backend == "ray":
         from bench.ray_suite import RayOptions, run_ray_suite

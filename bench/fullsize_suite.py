@@ -47,6 +47,10 @@ class FullSizeOptions:
     switch: bool = True
     tiny_autoencoder: bool = True
     compile: str = "auto"
+    int8: bool = True  # CPU: also run the engine with int8 linears (bench.cpu_int8)
+    peer: bool = True  # CPU: the OpenVINO int8 peer (bench.openvino_peer)
+    peer_runs: int = 3
+    tiny: bool = False  # --tiny-architecture: the same suite on the tiny test model (quick, peer included)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> FullSizeOptions:
@@ -63,17 +67,31 @@ class FullSizeOptions:
             bare=not args.no_bare,
             switch=not args.no_switch,
             compile=args.compile,
+            int8=not getattr(args, "no_int8", False),
+            peer=not getattr(args, "no_peer", False),
+            tiny=getattr(args, "tiny_architecture", False),
         )
 
 
 def run_fullsize_suite(report: Report, opts: FullSizeOptions) -> None:
     import torch
 
+    from bench.cpu_int8 import cpu_header, run_int8_and_peer
     from generator.fullsize import build_fullsize_pipeline
     from generator.model import choose_device
 
+    if opts.tiny:
+        from generator.tiny import build_tiny_pipeline, build_tiny_unet
+
+        def build_fullsize_pipeline(device, dtype):  # the tiny architecture instead
+            return build_tiny_pipeline().to(device=device, dtype=dtype)
+
     choice = choose_device(ModelConfig(device=opts.device))
-    section = f"full-size {choice.device.type}"
+    section = f"{'tiny-architecture' if opts.tiny else 'full-size'} {choice.device.type}"
+    cpu = None
+    if choice.device.type == "cpu":
+        unet_config = dict(build_tiny_unet().config) if opts.tiny else None
+        cpu, choice = cpu_header(report, section, choice, unet_config)
     report.raw["engine_dtype"] = str(choice.dtype)
     print(f"building the full-size SDXL-Turbo architecture with random weights ({opts.device})", flush=True)
     bare_dtype = torch.float16 if choice.device.type == "cuda" else torch.float32
@@ -90,6 +108,12 @@ def run_fullsize_suite(report: Report, opts: FullSizeOptions) -> None:
         write_style(styles_dir, "plain")
         if opts.switch:
             _write_lora_styles(pipe, Path(tmp), styles_dir)
+        if cpu is not None and (opts.int8 or opts.peer) and pipe.unet.dtype == torch.float32:
+            run_int8_and_peer(report, section, pipe, styles_dir, opts, cpu, bare_s)
+        if choice.int8 or (cpu is not None and choice.dtype == torch.float32):
+            report.add(section, "engine bf16", None, "", note="not run: no native bf16 on this CPU")
+            report.add(section, "peak resident memory", peak_rss_mb(), "MB")
+            return
         sticker_pipe = _engine_pipeline(report, section, pipe, choice, styles_dir, opts)
         del pipe
         gc.collect()
@@ -104,6 +128,10 @@ def run_fullsize_suite(report: Report, opts: FullSizeOptions) -> None:
             "x",
             target=">= 7 (CPU)" if choice.device.type == "cpu" else "",
         )
+    if cpu is not None:
+        from bench.cpu_int8 import engine_vs_peer_and_peak
+
+        engine_vs_peer_and_peak(report, section, "bf16", e2e_s, cpu)
     if choice.device.type == "cuda":
         report.add(section, "peak GPU memory", torch.cuda.max_memory_allocated() / 1024**2, "MB")
     report.add(section, "peak resident memory", peak_rss_mb(), "MB")
@@ -153,7 +181,15 @@ def _write_lora_styles(pipe, root: Path, styles_dir: Path) -> None:
         write_style(styles_dir, name, loras=[(path, 1.0)])
 
 
-def _engine_pipeline(report: Report, section: str, pipe, choice, styles_dir: Path, opts: FullSizeOptions):
+def _engine_pipeline(
+    report: Report,
+    section: str,
+    pipe,
+    choice,
+    styles_dir: Path,
+    opts: FullSizeOptions,
+    hot_styles: int = 2,
+):
     """The same weights with the engine's settings, wrapped in `StickerPipeline` (LoRAs read first)."""
     from diffusers import AutoencoderTiny
 
@@ -164,16 +200,18 @@ def _engine_pipeline(report: Report, section: str, pipe, choice, styles_dir: Pat
     print("engine settings: converting, reading LoRAs, applying speed-ups", flush=True)
     started = time.perf_counter()
     pipe.to(device=choice.device, dtype=choice.dtype)
-    if opts.tiny_autoencoder:
+    if opts.tiny_autoencoder and not isinstance(pipe.vae, AutoencoderTiny):
         tiny = AutoencoderTiny(**TINY_AUTOENCODER_CONFIG)  # taesdxl architecture, 2 x 1.2 M parameters
         pipe.vae = tiny.to(device=choice.device, dtype=choice.dtype)
     model_cfg = ModelConfig(
         device=choice.device.type, dtype=str(choice.dtype).removeprefix("torch."), compile=opts.compile
     )
-    sticker_pipe = StickerPipeline.from_pipeline(pipe, StyleRegistry.load(styles_dir), model_cfg, choice)
+    sticker_pipe = StickerPipeline.from_pipeline(
+        pipe, StyleRegistry.load(styles_dir), model_cfg, choice, hot_styles=hot_styles
+    )
     if sticker_pipe.unavailable:
         raise RuntimeError(f"benchmark styles unavailable: {sticker_pipe.unavailable}")
-    settings = ", ".join([str(choice.dtype).removeprefix("torch."), *sticker_pipe.speedups])
+    settings = ", ".join([choice.precision, *(s for s in sticker_pipe.speedups if s != "int8")])
     if opts.tiny_autoencoder:
         settings += ", tiny autoencoder"
     report.raw["engine_settings"] = settings

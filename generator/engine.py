@@ -358,7 +358,9 @@ class Engine(StickerEngine):
                 pipeline.warmup()
             self._unavailable = dict(pipeline.unavailable)
             self._pipeline = pipeline
-            log.info("sticker model ready in %.1f s", time.perf_counter() - started)
+            choice = getattr(pipeline, "choice", None)
+            precision = f" ({choice.reason})" if choice is not None else ""
+            log.info("sticker model ready in %.1f s%s", time.perf_counter() - started, precision)
         except GeneratorError as exc:
             # The operator sees why stickers cannot be made; users get exc.user_message per request.
             log.error("the sticker model is not available: %s", exc.user_message)

@@ -1,7 +1,8 @@
 """Loading SDXL-Turbo (or any SDXL pipeline directory) and making it fast on the device at hand.
 
 - `choose_device` picks CUDA fp16, then MPS fp16, then CPU — bf16 only where the processor has
-  native bf16 (AVX512-BF16 / AMX / Arm BF16), fp32 elsewhere; both are overridable.
+  native bf16 (AVX512-BF16 / AMX / Arm BF16), int8 linear layers (`generator.int8`) on other x86
+  CPUs, fp32 elsewhere; `model.precision` (or the older `model.dtype`) overrides it.
 - `load_pipeline` goes through diffusers `from_pretrained` (hub id via the Hugging Face cache, or
   a local directory); a missing model with no way to fetch it raises `ModelMissing` with one line.
 - `apply_speedups` switches on the options of `ModelConfig` (SDPA, channels_last, fused QKV,
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from diffusers import (
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
 from generator.api import GeneratorError, ModelMissing
+from generator.int8 import int8_kernels_available, quantize_linears
 from generator.options import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ class DeviceChoice:
     device: torch.device
     dtype: torch.dtype
     reason: str
+    int8: bool = False  # CPU: linear layers of the UNet and text encoders compute in int8
+
+    @property
+    def precision(self) -> str:
+        names = {torch.float32: "fp32", torch.bfloat16: "bf16"}
+        return "int8" if self.int8 else names.get(self.dtype, "fp16")
 
 
 @dataclass(slots=True)
@@ -58,8 +65,8 @@ class LoadedModel:
 
 
 # --------------------------------------------------------------------------- device and dtype
-def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16, AMX-BF16, or Arm's BF16 extension)."""
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The processor's feature flags (x86 `flags`, Arm `Features`) from /proc/cpuinfo."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
@@ -68,16 +75,62 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip().lower() in ("flags", "features"):
-            flags = set(value.split())
-            if any(flag in flags for flag in BF16_CPU_FLAGS):
-                return True
-    if not cpuinfo and platform.system() == "Darwin" and platform.machine() == "arm64":
-        return False  # Apple silicon CPUs: bf16 is emulated by PyTorch; MPS is the fast path there
-    return False
+            return set(value.split())
+    return set()
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16, AMX-BF16, or Arm's BF16 extension).
+
+    Apple silicon CPUs have no /proc/cpuinfo: bf16 is emulated by PyTorch there; MPS is the fast path."""
+    return any(flag in cpu_flags(cpuinfo) for flag in BF16_CPU_FLAGS)
+
+
+def cpu_class(flags: set[str]) -> str:
+    """A short name for the CPU's matrix instructions (for the start-up line and the bench)."""
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX512-BF16"
+    if "avx512f" in flags:
+        return "AVX512 (no bf16)"
+    if "avx2" in flags:
+        return "AVX2 (no bf16)"
+    if "bf16" in flags:
+        return "Arm BF16"
+    return "no AVX2"
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def choose_cpu_precision(
+    precision: str, flags: set[str], int8_kernels: bool
+) -> tuple[torch.dtype, bool, str]:
+    """(model dtype, int8 linears?, reason) on a CPU; `precision` is `model.precision`.
+
+    auto: bf16 where the CPU has it natively (fastest there), else int8 linears where PyTorch has its
+    x86 int8 kernels (AVX2 servers), else fp32. Pure: the flags are passed in (tested per CPU class)."""
+    name = cpu_class(flags)
+    if precision == "fp32":
+        return torch.float32, False, f"cpu ({name}): fp32, set in the config"
+    if precision == "bf16":
+        note = "" if any(f in flags for f in BF16_CPU_FLAGS) else " (emulated on this CPU: slow)"
+        return torch.bfloat16, False, f"cpu ({name}): bf16, set in the config{note}"
+    if precision == "int8":
+        if not int8_kernels:
+            raise GeneratorError("model.precision is int8 but this PyTorch build has no x86 int8 kernels.")
+        return torch.float32, True, f"cpu ({name}): int8 linear layers + fp32, set in the config"
+    if any(f in flags for f in BF16_CPU_FLAGS):
+        return torch.bfloat16, False, f"cpu ({name}): bf16 (native), precision auto"
+    if int8_kernels and ("avx2" in flags or "avx512f" in flags):
+        return torch.float32, True, f"cpu ({name}): int8 linears + fp32 (no native bf16), precision auto"
+    return torch.float32, False, f"cpu ({name}): fp32 (no native bf16, no int8 kernels), precision auto"
 
 
 def choose_device(cfg: ModelConfig) -> DeviceChoice:
-    """The device and dtype from `model.device` / `model.dtype` ("auto" picks the fastest safe pair)."""
+    """The device and precision from `model.device` / `model.precision` / `model.dtype`
+    ("auto" picks the fastest safe pair; `precision` wins over the older `dtype` key)."""
     requested = cfg.device.lower()
     if requested == "auto":
         if torch.cuda.is_available():
@@ -96,6 +149,17 @@ def choose_device(cfg: ModelConfig) -> DeviceChoice:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise GeneratorError("model.device is cuda but no CUDA GPU is available.")
 
+    precision = getattr(cfg, "precision", "auto").lower()
+    if precision not in PRECISIONS:
+        raise GeneratorError(f"model.precision '{precision}' is not one of auto, fp32, bf16, int8.")
+    if precision != "auto" and device.type == "cpu":
+        dtype, int8, reason = choose_cpu_precision(precision, cpu_flags(), int8_kernels_available())
+        return DeviceChoice(device, dtype, reason, int8=int8)
+    if precision == "int8":
+        raise GeneratorError("model.precision int8 is for CPUs; use auto or fp32/bf16 on a GPU.")
+    if precision in ("fp32", "bf16"):
+        return DeviceChoice(device, DTYPES[precision], "set in the config (model.precision)")
+
     requested_dtype = cfg.dtype.lower()
     if requested_dtype != "auto":
         if requested_dtype not in DTYPES:
@@ -103,9 +167,8 @@ def choose_device(cfg: ModelConfig) -> DeviceChoice:
         return DeviceChoice(device, DTYPES[requested_dtype], "set in the config")
     if device.type in ("cuda", "mps"):
         return DeviceChoice(device, torch.float16, f"{device.type}: float16")
-    if cpu_has_native_bf16():
-        return DeviceChoice(device, torch.bfloat16, "cpu with native bf16 (AVX512-BF16/AMX): bfloat16")
-    return DeviceChoice(device, torch.float32, "cpu without native bf16: float32")
+    dtype, int8, reason = choose_cpu_precision("auto", cpu_flags(), int8_kernels_available())
+    return DeviceChoice(device, dtype, reason, int8=int8)
 
 
 # --------------------------------------------------------------------------- loading
@@ -227,7 +290,15 @@ def apply_speedups(pipe: StableDiffusionXLPipeline, cfg: ModelConfig, choice: De
         applied.append("channels_last")
     if _vae_upcast_off(pipe, cfg, choice):
         applied.append("vae_no_upcast")
+    if choice.int8:  # after fuse_qkv, so the fused projections are the ones quantized
+        for model in (unet, pipe.text_encoder, pipe.text_encoder_2):
+            if model is not None:
+                quantize_linears(model)
+        applied.append("int8")
     mode = _compile_mode(cfg, choice)
+    if choice.int8 and mode != "off":
+        log.warning("model.compile %s is not used with int8 linear layers (eager int8 kernels)", mode)
+        mode = "off"
     if mode == "regional":
         unet.compile_repeated_blocks(fullgraph=True)
         applied.append("compile_regional")

@@ -59,6 +59,11 @@ class ModelConfig(Section):
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
         "auto", description="auto: fp16 on GPU, bf16/fp32 on CPU"
     )
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto",
+        description="CPU compute: auto picks bf16 where the CPU has it natively, int8 linears + fp32 on "
+        "AVX2/AVX512 without bf16, else fp32; wins over dtype when set",
+    )
     variant: str | None = Field(
         "auto", description="auto (fp16 weights on CUDA) | fp16 | null (full precision)"
     )

@@ -16,6 +16,7 @@ from diffusers import StableDiffusionXLPipeline
 from PIL import Image
 
 from generator.api import GenerationFailed, StyleError
+from generator.int8 import repack_stale
 from generator.lora import (
     Downloader,
     LoraFuser,
@@ -196,6 +197,10 @@ class StickerPipeline:
         weights = self._weights.get(spec.name)
         try:
             elapsed = self._fuser.activate(weights)
+            if self.choice.int8:  # re-quantize the layers the switch rewrote (generator.int8)
+                start = time.perf_counter()
+                repack_stale(self.pipe.unet, self.pipe.text_encoder, self.pipe.text_encoder_2)
+                elapsed += (time.perf_counter() - start) * 1000.0
         except Exception:
             self._active = None
             self._fuser.reset()
