@@ -22,6 +22,7 @@ from PIL import Image, ImageFilter
 from generator.postprocess.errors import NoBackground, NoSubject
 from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
 from generator.postprocess.options import RGB, StickerOptions
+from generator.postprocess.surface import enlarge, is_light_neutral, smooth_full, split_surface, surface_match
 
 MIN_BORDER_COVERAGE = 0.35  # share of the border that must show the key colour
 EDGE_BAND = 2  # px each side of the boundary whose alpha is measured (more after a reduction)
@@ -73,6 +74,18 @@ class BackgroundEstimate:
             diff = pixels[..., channel].astype(np.float32) - (c0 + cx * x + cy * y + cr * radial)
             total += diff * diff
         return total
+
+
+@dataclass(frozen=True)
+class SurfaceEstimate(BackgroundEstimate):
+    """A background estimate with the background as seen at every pixel (surface and shadows)."""
+
+    local: np.ndarray | None = None  # HxWx3 float32 at full resolution
+
+    def colour_at(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        if self.local is not None and self.local.shape[:2] == shape:
+            return self.local[ys, xs]
+        return super().colour_at(ys, xs, shape)
 
 
 @dataclass(frozen=True)
@@ -269,6 +282,12 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
     candidate = d_small < threshold * threshold
     background = reconstruct(candidate, candidate & border_mask(candidate.shape))
 
+    chromatic = _has_hue(key)
+    if not chromatic and is_light_neutral(key):
+        surface = _surface_cut(rgb, small, factor, estimate, options)
+        if surface is not None:
+            return surface
+
     subject = ~background
     # Drop specks: keep a component only if it holds a 3x3 block or a pixel far from the key
     # (so thin lines and small dots survive, stray noise does not).
@@ -278,7 +297,6 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
     # A hue key (green screen) is chosen because the subject does not contain it, so any enclosed
     # region of that colour is background; near a neutral key (white) the subject's own light
     # areas (eye whites, highlights) must survive, so only near-exact matches count there.
-    chromatic = _has_hue(key)
     if options.holes:
         hole_block = max(2, round(5 * min(h, w) / 512 / factor))
         strict = threshold if chromatic else max(0.35 * threshold, 2.0 * estimate.noise)
@@ -305,6 +323,38 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
     if interior_lean is not None:
         _remove_spill(rgba, key, interior_lean, factor)
     return KeyResult(rgba=rgba, background=estimate, fallback=False)
+
+
+def _surface_cut(
+    rgb: np.ndarray, small: np.ndarray, factor: int, estimate: BackgroundEstimate, options: StickerOptions
+) -> KeyResult | None:
+    """Light paper backgrounds: judge pixels against a fitted background surface (see `surface`)."""
+    h, w = rgb.shape[:2]
+    first_threshold = max(4.0 * estimate.noise, 8.0)
+    candidate = estimate.distance2(small) < first_threshold * first_threshold
+    first = reconstruct(candidate, candidate & border_mask(candidate.shape))
+    hole_block = max(2, round(5 * min(h, w) / 512 / factor))
+    split = split_surface(small, first, estimate.noise, holes=options.holes, hole_block=hole_block)
+    if split is None:
+        return None
+    subject = split.subject
+    if subject.sum() * factor * factor < max(16, (h * w) // 5000):
+        return None
+    surface_full = enlarge(split.surface, factor, (h, w))
+    if factor > 1:
+        subject = enlarge(subject, factor, (h, w))
+        # Full-resolution pass: background (matching the surface) grows into gaps narrower than the
+        # reduction; it only ever adds background.
+        core_full = surface_match(smooth_full(rgb), surface_full, estimate.pixel_noise / 2)
+        subject &= ~reconstruct(core_full, core_full & ~subject)
+    local = enlarge(split.local, factor, (h, w))
+    surface_estimate = SurfaceEstimate(**{f: getattr(estimate, f) for f in _ESTIMATE_FIELDS}, local=local)
+    key = np.asarray(estimate.color, dtype=np.float32)
+    rgba = _soft_edges(rgb, subject, key, surface_estimate, reach=max(EDGE_BAND, factor))
+    return KeyResult(rgba=rgba, background=surface_estimate, fallback=False)
+
+
+_ESTIMATE_FIELDS = ("color", "spread", "noise", "pixel_noise", "coverage", "gradient")
 
 
 def _background_holes(enclosed: np.ndarray, d_small: np.ndarray, strict: float, block: int) -> np.ndarray:
