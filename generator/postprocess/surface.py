@@ -29,8 +29,8 @@ from generator.postprocess.morphology import block_corners, border_mask, dilate,
 SURFACE_CELL = 16  # px of the reduced image per grid cell of the background surface
 LIGHT_KEY_MIN = 170.0  # mean channel value above which a neutral key counts as "light paper"
 NEUTRAL_KEY_CHROMA = 45.0  # max - min channel of a key below which it is neutral (white, cream, grey)
-SHADOW_MIN_RATIO = 0.45
-OUTLINE_CLOSE = 4  # px (reduced image) by which outlines are thickened before finding the outside  # a shadow darkens the paper to at most this share of its luminance
+SHADOW_MIN_RATIO = 0.45  # a shadow darkens the paper to at most this share of its luminance
+OUTLINE_CLOSE = 4  # px (reduced image) by which outlines are thickened before finding the outside
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
