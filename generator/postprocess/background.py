@@ -22,7 +22,7 @@ from PIL import Image, ImageFilter
 from generator.postprocess.errors import NoBackground, NoSubject
 from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
 from generator.postprocess.options import RGB, StickerOptions
-from generator.postprocess.surface import enlarge, is_light_neutral, smooth_full, split_surface, surface_match
+from generator.postprocess.surface import is_light_neutral, mean3x3_at, split_surface, surface_match
 
 MIN_BORDER_COVERAGE = 0.35  # share of the border that must show the key colour
 EDGE_BAND = 2  # px each side of the boundary whose alpha is measured (more after a reduction)
@@ -80,12 +80,15 @@ class BackgroundEstimate:
 class SurfaceEstimate(BackgroundEstimate):
     """A background estimate with the background as seen at every pixel (surface and shadows)."""
 
-    local: np.ndarray | None = None  # HxWx3 float32 at full resolution
+    local: np.ndarray | None = None  # HxWx3 float32 on the image reduced by `local_factor`
+    local_factor: int = 1
 
     def colour_at(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        if self.local is not None and self.local.shape[:2] == shape:
-            return self.local[ys, xs]
-        return super().colour_at(ys, xs, shape)
+        if self.local is None:
+            return super().colour_at(ys, xs, shape)
+        h, w = self.local.shape[:2]
+        f = self.local_factor
+        return self.local[np.minimum(ys // f, h - 1), np.minimum(xs // f, w - 1)]
 
 
 @dataclass(frozen=True)
@@ -277,16 +280,16 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
         return KeyResult(rgba=_keep_whole(rgb), background=estimate, fallback=True)
 
     key = np.asarray(estimate.color, dtype=np.float32)
-    threshold = min(max(options.tolerance, 1.5 * estimate.spread, 3.0 * estimate.noise), 250.0)
-    d_small = estimate.distance2(small)
-    candidate = d_small < threshold * threshold
-    background = reconstruct(candidate, candidate & border_mask(candidate.shape))
-
     chromatic = _has_hue(key)
     if not chromatic and is_light_neutral(key):
         surface = _surface_cut(rgb, small, factor, estimate, options)
         if surface is not None:
             return surface
+
+    threshold = min(max(options.tolerance, 1.5 * estimate.spread, 3.0 * estimate.noise), 250.0)
+    d_small = estimate.distance2(small)
+    candidate = d_small < threshold * threshold
+    background = reconstruct(candidate, candidate & border_mask(candidate.shape))
 
     subject = ~background
     # Drop specks: keep a component only if it holds a 3x3 block or a pixel far from the key
@@ -340,15 +343,19 @@ def _surface_cut(
     subject = split.subject
     if subject.sum() * factor * factor < max(16, (h * w) // 5000):
         return None
-    surface_full = enlarge(split.surface, factor, (h, w))
     if factor > 1:
-        subject = enlarge(subject, factor, (h, w))
+        subject = np.repeat(np.repeat(subject, factor, axis=0), factor, axis=1)[:h, :w]
         # Full-resolution pass: background (matching the surface) grows into gaps narrower than the
-        # reduction; it only ever adds background.
-        core_full = surface_match(smooth_full(rgb), surface_full, estimate.pixel_noise / 2)
-        subject &= ~reconstruct(core_full, core_full & ~subject)
-    local = enlarge(split.local, factor, (h, w))
-    surface_estimate = SurfaceEstimate(**{f: getattr(estimate, f) for f in _ESTIMATE_FIELDS}, local=local)
+        # reduction; it only ever adds background, so only pixels near it are tested.
+        ys, xs = np.nonzero(subject & dilate(~subject, factor + 1))
+        matches = ~subject
+        matches[ys, xs] = surface_match(
+            mean3x3_at(rgb, ys, xs), split.surface[ys // factor, xs // factor], estimate.pixel_noise / 2
+        )
+        subject &= ~reconstruct(matches, ~subject)
+    surface_estimate = SurfaceEstimate(
+        **{f: getattr(estimate, f) for f in _ESTIMATE_FIELDS}, local=split.local, local_factor=factor
+    )
     key = np.asarray(estimate.color, dtype=np.float32)
     rgba = _soft_edges(rgb, subject, key, surface_estimate, reach=max(EDGE_BAND, factor))
     return KeyResult(rgba=rgba, background=surface_estimate, fallback=False)

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from generator.postprocess.morphology import dilate
+
 EMOJI_FONT_PATHS = (
     "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
     "/usr/share/fonts/noto/NotoColorEmoji.ttf",
@@ -45,6 +47,10 @@ PALE_SUBJECTS: tuple[str, ...] = (
     "🐰",
     "🐔",
 )
+
+
+# Holes drawn in the artwork that are punched through: centre x, y and radii as shares of the glyph.
+PUNCHED: dict[str, tuple[float, float, float, float]] = {"🍩": (0.5, 0.47, 0.13, 0.07)}
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,24 @@ def _glyph(text: str) -> Image.Image:
     box = canvas.getbbox()
     if box is None:
         raise EmojiFontMissing(f"The emoji font has no glyph for {text!r}.")
-    return canvas.crop(box)
+    glyph = canvas.crop(box)
+    if text in PUNCHED:  # make the drawn hole a real one: the background shows through it
+        cx, cy, rx, ry = PUNCHED[text]
+        big = Image.new("L", (glyph.width * 4, glyph.height * 4), 255)
+        ImageDraw.Draw(big).ellipse(
+            [
+                4 * glyph.width * (cx - rx),
+                4 * glyph.height * (cy - ry),
+                4 * glyph.width * (cx + rx),
+                4 * glyph.height * (cy + ry),
+            ],
+            fill=0,
+        )
+        keep = np.asarray(big.reduce(4), dtype=np.float32) / 255.0
+        pixels = np.asarray(glyph).copy()
+        pixels[..., 3] = np.rint(pixels[..., 3] * keep).astype(np.uint8)
+        glyph = Image.fromarray(pixels, "RGBA")
+    return glyph
 
 
 def emoji_artwork(text: str, longer_side: int) -> Image.Image:
@@ -182,18 +205,18 @@ def pale_scene_set(size: int = 512, seed: int = 18) -> list[PaleScene]:
 
 # ----------------------------------------------------------------------------------- scoring
 def fringe_error(rgba: np.ndarray, scene: PaleScene) -> float:
-    """Mean colour error (0-255) of the cut-out's edge, composited over black, against the artwork's.
+    """The halo left around the subject: what shows over black where the artwork is not (0-255).
 
-    Background left in the edge (a light halo of paper) shows up over a dark chat theme; this is
-    measured where the true edge is (true alpha strictly between 0 and 1, or the cut-out's).
+    Mean of alpha x luminance of the cut-out over the 3 px ring just outside the artwork: paper or
+    shadow kept around the edge shows as a light or grey rim on a dark chat theme.
     """
-    alpha = rgba[..., 3].astype(np.float32) / 255.0
-    edge = ((scene.alpha > 0.02) & (scene.alpha < 0.98)) | ((alpha > 0.02) & (alpha < 0.98))
-    if not edge.any():
+    outside = scene.alpha < 0.02
+    ring = outside & dilate(scene.alpha > 0.5, 3)
+    if not ring.any():
         return 0.0
-    got = rgba[..., :3].astype(np.float32)[edge] * alpha[edge, None]
-    want = scene.foreground[edge] * scene.alpha[edge, None]
-    return float(np.abs(got - want).mean())
+    alpha = rgba[..., 3].astype(np.float32)[ring] / 255.0
+    luma = rgba[..., :3].astype(np.float32)[ring] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return float((alpha * luma).mean())
 
 
 def shadow_kept(rgba: np.ndarray, scene: PaleScene) -> float:

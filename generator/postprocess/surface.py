@@ -22,11 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
 
 SURFACE_CELL = 16  # px of the reduced image per grid cell of the background surface
+SURFACE_FITS = 1
 LIGHT_KEY_MIN = 170.0  # mean channel value above which a neutral key counts as "light paper"
 NEUTRAL_KEY_CHROMA = 45.0  # max - min channel of a key below which it is neutral (white, cream, grey)
 SHADOW_MIN_RATIO = 0.45  # a shadow darkens the paper to at most this share of its luminance
@@ -168,7 +169,7 @@ def split_surface(
     t_chroma = max(1.8 * noise, 4.0)
     background = first_background
     edge = border_mask(first_background.shape, 2)
-    for _ in range(2):  # fit, flood against the fit, fit again on what that flood found
+    for _ in range(SURFACE_FITS):  # fit, flood against the fit, (fit again on what that flood found)
         certain = erode(background, 2) | (background & edge)
         surface = _grid_surface(small, certain, SURFACE_CELL)
         if surface is None:
@@ -215,13 +216,12 @@ def surface_match(pixels: np.ndarray, surface: np.ndarray, noise: float) -> np.n
     return (d_chroma < max(1.8 * noise, 4.0)) & (np.abs(d_lum) < max(2.2 * noise, 6.0))
 
 
-def enlarge(values: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """A reduced-grid map back at full resolution (nearest; the edge pass only reads it near edges)."""
-    if factor == 1:
-        return values
-    h, w = shape
-    return np.repeat(np.repeat(values, factor, axis=0), factor, axis=1)[:h, :w]
-
-
-def smooth_full(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.BoxBlur(1)))
+def mean3x3_at(rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The 3x3 mean colour (Nx3 float32) around the given pixels (edges clamped), noise halved."""
+    h, w = rgb.shape[:2]
+    total = np.zeros((ys.size, 3), dtype=np.float32)
+    for dy in (-1, 0, 1):
+        yy = np.clip(ys + dy, 0, h - 1)
+        for dx in (-1, 0, 1):
+            total += rgb[yy, np.clip(xs + dx, 0, w - 1)]
+    return total / 9.0
