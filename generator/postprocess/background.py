@@ -22,7 +22,13 @@ from PIL import Image, ImageFilter
 from generator.postprocess.errors import NoBackground, NoSubject
 from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
 from generator.postprocess.options import RGB, StickerOptions
-from generator.postprocess.surface import is_light_neutral, mean3x3_at, split_surface, surface_match
+from generator.postprocess.surface import (
+    is_light_neutral,
+    mean3x3_at,
+    prior_on_grid,
+    split_surface,
+    surface_match,
+)
 
 MIN_BORDER_COVERAGE = 0.35  # share of the border that must show the key colour
 EDGE_BAND = 2  # px each side of the boundary whose alpha is measured (more after a reduction)
@@ -260,12 +266,13 @@ def flood_factor(height: int, width: int) -> int:
     return 1 if side < 256 else 2 if side < 1024 else 4
 
 
-def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
+def key_background(rgb: np.ndarray, options: StickerOptions, prior: np.ndarray | None = None) -> KeyResult:
     """Remove the flat background of an HxWx3 uint8 image; returns an HxWx4 uint8 cut-out.
 
     The region decisions (flood fill, specks, holes) run on a box-reduced copy, which averages the
     noise away and is several times cheaper; alpha and colour are then computed at full resolution
-    in a band around the boundary that is wider than the reduction's blockiness.
+    in a band around the boundary that is wider than the reduction's blockiness. `prior` is an
+    optional coarse subject mask (the generator's attention), used on light paper backgrounds.
     """
     h, w = rgb.shape[:2]
     if h < 3 or w < 3:
@@ -281,8 +288,8 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
 
     key = np.asarray(estimate.color, dtype=np.float32)
     chromatic = _has_hue(key)
-    if not chromatic and is_light_neutral(key):
-        surface = _surface_cut(rgb, small, factor, estimate, options)
+    if options.surface and not chromatic and is_light_neutral(key):
+        surface = _surface_cut(rgb, small, factor, estimate, options, prior)
         if surface is not None:
             return surface
 
@@ -329,7 +336,12 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
 
 
 def _surface_cut(
-    rgb: np.ndarray, small: np.ndarray, factor: int, estimate: BackgroundEstimate, options: StickerOptions
+    rgb: np.ndarray,
+    small: np.ndarray,
+    factor: int,
+    estimate: BackgroundEstimate,
+    options: StickerOptions,
+    prior: np.ndarray | None,
 ) -> KeyResult | None:
     """Light paper backgrounds: judge pixels against a fitted background surface (see `surface`)."""
     h, w = rgb.shape[:2]
@@ -337,7 +349,10 @@ def _surface_cut(
     candidate = estimate.distance2(small) < first_threshold * first_threshold
     first = reconstruct(candidate, candidate & border_mask(candidate.shape))
     hole_block = max(2, round(5 * min(h, w) / 512 / factor))
-    split = split_surface(small, first, estimate.noise, holes=options.holes, hole_block=hole_block)
+    grid_prior = None if prior is None else prior_on_grid(prior, small.shape[:2])
+    split = split_surface(
+        small, first, estimate.noise, holes=options.holes, hole_block=hole_block, prior=grid_prior
+    )
     if split is None:
         return None
     subject = split.subject

@@ -51,8 +51,8 @@ class FloodMatter:
 
     name = "flood"
 
-    def matte(self, image: Image.Image, options: StickerOptions) -> Matte:
-        result = key_background(np.asarray(image.convert("RGB")), options)
+    def matte(self, image: Image.Image, options: StickerOptions, prior: np.ndarray | None = None) -> Matte:
+        result = key_background(np.asarray(image.convert("RGB")), options, prior)
         return Matte(
             image=Image.fromarray(result.rgba, "RGBA"),
             matter=self.name,

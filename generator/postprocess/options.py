@@ -32,6 +32,8 @@ class StickerOptions:
     on_no_background: "keep" uses the whole image (with rounded corners) when the border has no plain
         colour; "error" raises NoBackground instead.
     margin: transparent margin in px (at 512) between the subject (with outline and shadow) and the edge.
+    surface: on light, neutral backgrounds (white, cream, grey paper) fit a smooth background surface
+        and treat soft shadows as background (see `surface`); False keeps the single key colour.
     """
 
     background: RGB | None = None
@@ -44,6 +46,7 @@ class StickerOptions:
     on_no_background: OnNoBackground = "keep"
     margin: int = 6
     outline_color: RGB = (255, 255, 255)
+    surface: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.outline <= MAX_OUTLINE:

@@ -31,6 +31,7 @@ SURFACE_FITS = 1
 LIGHT_KEY_MIN = 170.0  # mean channel value above which a neutral key counts as "light paper"
 NEUTRAL_KEY_CHROMA = 45.0  # max - min channel of a key below which it is neutral (white, cream, grey)
 SHADOW_MIN_RATIO = 0.45  # a shadow darkens the paper to at most this share of its luminance
+PRIOR_CONFIDENT = 0.75  # subject-prior value from which a paper-like pixel is kept as subject
 OUTLINE_CLOSE = 4  # px (reduced image) by which outlines are thickened before finding the outside
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -162,9 +163,16 @@ def split_surface(
     *,
     holes: bool,
     hole_block: int,
+    prior: np.ndarray | None = None,
 ) -> SurfaceSplit | None:
-    """Subject/background on the reduced image, given a first (parametric-key) border flood."""
+    """Subject/background on the reduced image, given a first (parametric-key) border flood.
+
+    `prior` (HxW float32 in [0, 1] on the reduced grid, e.g. the generator's cross-attention for the
+    subject) protects where it is confident: pixels there that look like paper (white on white) stay
+    subject and are never holes. Elsewhere it changes nothing.
+    """
     noise = max(noise, 1.0)
+    protected = None if prior is None else prior >= PRIOR_CONFIDENT
     t_lum = max(2.2 * noise, 6.0)
     t_chroma = max(1.8 * noise, 4.0)
     background = first_background
@@ -177,6 +185,8 @@ def split_surface(
         d_lum, ratio, d_chroma = _shadow_terms(small, surface)
         neutral = d_chroma < t_chroma
         core = neutral & (np.abs(d_lum) < t_lum)
+        if protected is not None:
+            core &= ~protected
         background = reconstruct(core, core & border_mask(core.shape))
 
     # Shadows: darker than the surface with the same chroma, and *outside* every sharp outline.
@@ -190,6 +200,8 @@ def split_surface(
     outside = reconstruct(outside_space, outside_space & border_mask(core.shape))
     shadow_like = neutral & (d_lum < 0) & (ratio > SHADOW_MIN_RATIO) & ~edges
     shadow = dilate(outside & shadow_like, OUTLINE_CLOSE + 1) & shadow_like & ~background
+    if protected is not None:
+        shadow &= ~protected
     background = background | shadow
 
     subject = ~background
@@ -201,6 +213,8 @@ def split_surface(
     if holes:
         # An enclosed region is a hole only if it holds a block of pixels matching the surface closely.
         strict = core & (np.abs(d_lum) < 0.6 * t_lum) & (d_chroma < 0.8 * t_chroma)
+        if protected is not None:
+            strict &= ~protected
         seeds = block_corners(strict & subject, hole_block)
         if seeds.any():
             subject &= ~reconstruct(core & subject, seeds)
@@ -225,3 +239,12 @@ def mean3x3_at(rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         for dx in (-1, 0, 1):
             total += rgb[yy, np.clip(xs + dx, 0, w - 1)]
     return total / 9.0
+
+
+def prior_on_grid(prior: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A subject prior of any resolution (HxW, values in [0, 1]) resized bilinearly to `shape`."""
+    values = np.clip(np.asarray(prior, dtype=np.float32), 0.0, 1.0)
+    if values.shape == shape:
+        return values
+    resized = Image.fromarray(values, "F").resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.float32)
