@@ -23,6 +23,7 @@ class ModelConfig:
     compile: str = "auto"  # auto | off | regional | full
     warmup: bool = True
     prompt_cache: int = 256  # prompt embeddings kept for rerolls (same prompt, new seed); 0 = off
+    subject_prior: bool = True  # record the subject's cross-attention as a cut-out prior (uncompiled UNet)
 
 
 @dataclass
