@@ -343,8 +343,8 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     positive("engine.timeout_s", e.timeout_s)
     if e.default_steps > 4:
         raise bad("engine.default_steps", f"must be from 1 to 4 (got {e.default_steps})")
-    if not (e.matting == "flood" or e.matting.startswith("rembg:")):
-        raise bad("engine.matting", f"must be flood or rembg:<model> (got {e.matting!r})")
+    if not (e.matting == "flood" or e.matting.startswith(("rembg:", "segment:"))):
+        raise bad("engine.matting", f"must be flood, rembg:<model> or segment:<model> (got {e.matting!r})")
     if not (s.url.startswith("sqlite:///") or s.url.startswith(("postgresql://", "postgres://"))):
         raise bad("storage.url", "must be sqlite:///path/to/file.db or postgresql://user@host/db")
     positive("storage.cache_max_mb", s.cache_max_mb)

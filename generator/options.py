@@ -35,6 +35,6 @@ class EngineConfig:
     default_steps: int = 1
     styles_dir: str = "styles"
     default_style: str = "otter"
-    matting: str = "flood"  # flood (model-free) | rembg:<model>
+    matting: str = "flood"  # flood (model-free) | rembg:<model> | segment:<hub id or directory>
     hot_styles: int = 2  # fused UNet copies kept in memory (when memory allows)
     style_patience: int = 3  # batches of the active style that may pass an older request of another style

@@ -15,7 +15,7 @@ A style file looks like::
     background: white                # flat colour the prompt asks for: a name, "#rrggbb" or [r, g, b]
     steps: 1                         # 1-4
     outline: true
-    matting: flood                   # optional: flood | rembg:<model>
+    matting: flood                   # optional: flood | rembg:<model> | segment:<hub id or dir>
     loras:                           # optional: fused into the UNet weights
       - source: loras/otter.safetensors          # a file next to the style file ...
         scale: 0.8
@@ -38,7 +38,7 @@ from generator.api import MAX_STEPS, MIN_STEPS, StyleError, StyleSummary, Unknow
 
 STYLE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 HUB_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-MATTING_RE = re.compile(r"^(flood|rembg:[a-z0-9_.-]{1,64})$")
+MATTING_RE = re.compile(r"^(flood|rembg:[a-z0-9_.-]{1,64}|segment:[A-Za-z0-9_.~/-]{1,200})$")
 TEMPLATE_FIELD_RE = re.compile(r"\{([^{}]*)\}")
 TEMPLATE_FIELDS = frozenset({"expression", "subject", "trigger"})
 DEFAULT_TEMPLATE = "{expression}, {subject}, {trigger}"
@@ -253,7 +253,7 @@ def _check_matting(check: _Checker, data: Mapping[str, Any]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not MATTING_RE.match(value.strip()):
-        raise check.fail("matting", "must be 'flood' or 'rembg:<model>'")
+        raise check.fail("matting", "must be 'flood' or 'rembg:<model>'")  # or segment:<model>
     return value.strip()
 
 

@@ -23,7 +23,8 @@ class StickerOptions:
         colour that one is removed instead.
     outline: width in px (at 512) of the white outline around the subject; 0 turns it off.
     shadow: add a soft drop shadow under the subject.
-    matting: "flood" (model-free, default) or "rembg:<model>" when rembg and its weights are installed.
+    matting: "flood" (model-free, default), "rembg:<model>" when rembg and its weights are installed, or
+        "segment:<hub id or directory>" for a transformers segmentation model (`generator.segmenter`).
     tolerance: RGB distance (0-441) up to which a pixel connected to the border counts as background;
         raised automatically when the border is noisier than that.
     square: centre the sticker on a transparent 512x512 canvas instead of keeping its aspect ratio.
