@@ -116,3 +116,42 @@ def test_the_cut_out_uses_the_prior_where_colour_cannot_decide() -> None:
     helped = alpha_iou(np.asarray(cutout(image, options))[..., 3] / 255.0, scene.alpha)
     assert helped > alone + 0.01
     assert helped >= 0.93
+
+
+async def test_the_engine_hands_the_prior_to_the_cut_out(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Through the real engine: the generated image reaches the finisher with its prior attached."""
+    from bench.fixtures import write_style
+    from generator.api import GenerationRequest
+    from generator.engine import Engine, sticker_finisher
+    from generator.options import EngineConfig, ModelConfig
+    from generator.pipeline import StickerPipeline
+    from generator.styles import StyleRegistry
+
+    write_style(tmp_path, "plain")
+    registry = StyleRegistry.load(tmp_path)
+    cfg = ModelConfig(path=str(tiny_model_dir), local_files_only=True, compile="off", warmup=False)
+    real_finish = sticker_finisher({}, "flood")
+    seen: list[np.ndarray | None] = []
+
+    def finish(image, style, request):
+        seen.append(subject_prior(image))
+        return real_finish(image, style, request)
+
+    engine = Engine(
+        lambda: StickerPipeline.load(cfg, registry),
+        registry.summaries(),
+        EngineConfig(styles_dir=str(tmp_path), default_style="plain", max_wait_ms=0),
+        finisher=finish,
+        warmup=False,
+    )
+    await engine.start()
+    try:
+        result = await engine.generate(
+            GenerationRequest(
+                prompt="eating, otter, dm-sticker", style="plain", seed=3, width=128, height=128
+            )
+        )
+    finally:
+        await engine.close()
+    assert len(result.stickers) == 1 and result.stickers[0].webp
+    assert len(seen) == 1 and seen[0] is not None and seen[0].shape == (8, 8)
