@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bot import emoji as emoji_table
@@ -430,6 +430,9 @@ class StickerService(StickerServiceAPI):
         key = name.strip().lower()
         if key in styles:
             return styles[key]
+        unavailable = getattr(self.engine, "unavailable_styles", None)  # optional in StickerEngine
+        if unavailable is not None and key in unavailable():
+            raise fail(ErrorKind.FAILED, messages.style_unavailable(key))
         shown = "".join(ch for ch in name.strip() if ch.isprintable())[:40]
         raise fail(
             ErrorKind.UNKNOWN_STYLE, f"I don't know the style “{shown}”. Styles: {', '.join(sorted(styles))}."
@@ -681,7 +684,7 @@ def _image_size(data: bytes) -> tuple[int, int]:
 
 def with_storage_under(config: AppConfig, directory: Any) -> AppConfig:
     """A copy of `config` whose database and sticker cache live under `directory` (tests, demos)."""
-    storage = replace(
-        config.storage, url=f"sqlite:///{directory}/stickerbot.db", cache_dir=f"{directory}/cache"
+    storage = config.storage.model_copy(
+        update={"url": f"sqlite:///{directory}/stickerbot.db", "cache_dir": f"{directory}/cache"}
     )
-    return replace(config, storage=storage)
+    return config.model_copy(update={"storage": storage})
