@@ -345,13 +345,19 @@ def _surface_cut(
 ) -> KeyResult | None:
     """Light paper backgrounds: judge pixels against a fitted background surface (see `surface`)."""
     h, w = rgb.shape[:2]
-    first_threshold = max(4.0 * estimate.noise, 8.0)
-    candidate = estimate.distance2(small) < first_threshold * first_threshold
-    first = reconstruct(candidate, candidate & border_mask(candidate.shape))
+    sh, sw = small.shape[:2]
+    yy, xx = np.mgrid[0:sh, 0:sw]
+    key_surface = estimate.colour_at(yy.ravel(), xx.ravel(), (sh, sw)).reshape(sh, sw, 3)
     hole_block = max(2, round(5 * min(h, w) / 512 / factor))
     grid_prior = None if prior is None else prior_on_grid(prior, small.shape[:2])
     split = split_surface(
-        small, first, estimate.noise, holes=options.holes, hole_block=hole_block, prior=grid_prior
+        small,
+        key_surface,
+        estimate.noise,
+        estimate.spread,
+        holes=options.holes,
+        hole_block=hole_block,
+        prior=grid_prior,
     )
     if split is None:
         return None

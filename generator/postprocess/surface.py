@@ -31,6 +31,9 @@ SURFACE_FITS = 1
 LIGHT_KEY_MIN = 170.0  # mean channel value above which a neutral key counts as "light paper"
 NEUTRAL_KEY_CHROMA = 45.0  # max - min channel of a key below which it is neutral (white, cream, grey)
 SHADOW_MIN_RATIO = 0.45  # a shadow darkens the paper to at most this share of its luminance
+HOLE_MAX_SHARE = 0.2  # an enclosed paper-like region larger than this share of the subject is not a hole
+MAX_HOLE_REGIONS = 24  # hole regions examined one by one (the rest stay subject)
+HOLE_LEVEL = 2.0  # luminance levels a hole's local mean may differ from the surface
 PRIOR_CONFIDENT = 0.75  # subject-prior value from which a paper-like pixel is kept as subject
 OUTLINE_CLOSE = 4  # px (reduced image) by which outlines are thickened before finding the outside
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -128,6 +131,26 @@ def _sharpness(pixels: np.ndarray) -> np.ndarray:
     return np.abs(lap)
 
 
+def _small_holes(holes: np.ndarray, seeds: np.ndarray, subject_area: int) -> np.ndarray:
+    """The hole regions no larger than HOLE_MAX_SHARE of the subject (holes included).
+
+    A large enclosed region that matches the paper is far more often a white body inside its outline
+    (a llama's fleece) than a hole; a real hole (a donut's, the gap under an arm) is small."""
+    limit = HOLE_MAX_SHARE * (subject_area + int(holes.sum()))
+    kept = np.zeros_like(holes)
+    remaining = seeds & holes
+    for _ in range(MAX_HOLE_REGIONS):
+        if not remaining.any():
+            break
+        first = np.zeros_like(holes)
+        first.flat[int(np.flatnonzero(remaining)[0])] = True
+        region = reconstruct(holes, first)
+        if region.sum() <= limit:
+            kept |= region
+        remaining &= ~region
+    return kept
+
+
 def _neighbours(mask: np.ndarray) -> np.ndarray:
     """How many of the 8 neighbours of each pixel are set."""
     padded = np.pad(mask.astype(np.uint8), 1)
@@ -158,14 +181,16 @@ def _box_mean_where(values: np.ndarray, weight: np.ndarray, radius: int) -> tupl
 
 def split_surface(
     small: np.ndarray,
-    first_background: np.ndarray,
+    key_surface: np.ndarray,
     noise: float,
+    spread: float,
     *,
     holes: bool,
     hole_block: int,
     prior: np.ndarray | None = None,
 ) -> SurfaceSplit | None:
-    """Subject/background on the reduced image, given a first (parametric-key) border flood.
+    """Subject/background on the reduced image, starting from the border's key colour (`key_surface`:
+    HxWx3, the flat key or its fitted gradient) and the border's noise and spread.
 
     `prior` (HxW float32 in [0, 1] on the reduced grid, e.g. the generator's cross-attention for the
     subject) protects where it is confident: pixels there that look like paper (white on white) stay
@@ -175,8 +200,20 @@ def split_surface(
     protected = None if prior is None else prior >= PRIOR_CONFIDENT
     t_lum = max(2.2 * noise, 6.0)
     t_chroma = max(1.8 * noise, 4.0)
-    background = first_background
-    edge = border_mask(first_background.shape, 2)
+    # Outlines: a Laplacian well above the noise, isolated noise pixels dropped. A thin outline
+    # that the reduction has lightened to near-paper still has a sharp profile, so no flood crosses
+    # it into a white fleece or face.
+    edges = _sharpness(small) > max(3.0 * noise, 8.0)
+    edges &= _neighbours(edges) >= 2
+    # First paper: a border flood against the key in the same luminance/chroma terms, with room for
+    # the blotches and shading the key's gradient does not follow, but no room in chroma (shading does
+    # not change it, so a pale-blue cloud on pinkish paper stays out).
+    d_lum, _, d_chroma = _shadow_terms(small, key_surface)
+    first = (
+        (np.abs(d_lum) < max(2.2 * noise, 6.0, 1.2 * spread)) & (d_chroma < max(1.8 * noise, 4.0)) & ~edges
+    )
+    background = reconstruct(first, first & border_mask(first.shape))
+    edge = border_mask(first.shape, 2)
     for _ in range(SURFACE_FITS):  # fit, flood against the fit, (fit again on what that flood found)
         certain = erode(background, 2) | (background & edge)
         surface = _grid_surface(small, certain, SURFACE_CELL)
@@ -187,15 +224,14 @@ def split_surface(
         core = neutral & (np.abs(d_lum) < t_lum)
         if protected is not None:
             core &= ~protected
-        background = reconstruct(core, core & border_mask(core.shape))
+        passable = core & ~edges
+        background = reconstruct(passable, passable & border_mask(core.shape))
+        background |= dilate(background, 1) & core  # the paper side of an outline's sharp rim
 
     # Shadows: darker than the surface with the same chroma, and *outside* every sharp outline.
-    # The outlines (a Laplacian well above the noise, isolated noise pixels dropped) are thickened by
-    # OUTLINE_CLOSE px so that a stretch where a grey character meets an equally dark shadow does not
-    # open a way in; what the border reaches around them is outside. A shadow pixel counts as
-    # background when it is outside or within reach of the outside.
-    edges = _sharpness(small) > max(3.0 * noise, 8.0)
-    edges &= _neighbours(edges) >= 2
+    # The outlines are thickened by OUTLINE_CLOSE px so that a stretch where a grey character meets
+    # an equally dark shadow does not open a way in; what the border reaches around them is outside.
+    # A shadow pixel counts as background when it is outside or within reach of the outside.
     outside_space = ~dilate(edges, OUTLINE_CLOSE)
     outside = reconstruct(outside_space, outside_space & border_mask(core.shape))
     shadow_like = neutral & (d_lum < 0) & (ratio > SHADOW_MIN_RATIO) & ~edges
@@ -211,13 +247,18 @@ def split_surface(
     if (subject & ~keep).any():
         subject = reconstruct(subject, keep & subject)
     if holes:
-        # An enclosed region is a hole only if it holds a block of pixels matching the surface closely.
+        # An enclosed region is a hole only if it holds a block of pixels matching the surface closely:
+        # each pixel within the noise, and the 7x7 mean luminance of the paper-like pixels around it
+        # within HOLE_LEVEL of the surface (averaging removes the noise, so a white fleece 5 levels
+        # above the paper does not pass).
         strict = core & (np.abs(d_lum) < 0.6 * t_lum) & (d_chroma < 0.8 * t_chroma)
+        level, count = _box_mean_where(d_lum[..., None], core, 3)
+        strict &= (np.abs(level[..., 0]) < max(HOLE_LEVEL, 0.25 * t_lum)) & (count >= 25)
         if protected is not None:
             strict &= ~protected
         seeds = block_corners(strict & subject, hole_block)
         if seeds.any():
-            subject &= ~reconstruct(core & subject, seeds)
+            subject &= ~_small_holes(reconstruct(core & subject, seeds), seeds, int(subject.sum()))
     local, count = _box_mean_where(small, background, 3)
     local = np.where((count > 0)[..., None], local, surface)
     return SurfaceSplit(subject=subject, core=core, shadow=shadow, surface=surface, local=local)

