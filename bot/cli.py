@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.commands import cutout, generate, run, studio, styles
+from bot.commands import cutout, generate, run, serve, studio, styles
 from bot.config import ConfigError
 from bot.logs import configure_cli_logging
 from generator.api import GeneratorError
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(sub)
     generate.register(sub)
     cutout.register(sub)
+    serve.register(sub)
     styles_parser = sub.add_parser("styles", help="list, show, train, teach, fuse and preview styles")
     styles_sub = styles_parser.add_subparsers(dest="styles_command", required=True, metavar="ACTION")
     styles.register(styles_sub)
@@ -67,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = configure_cli_logging(args.verbose) if args.command not in ONE_SHOT_EXEMPT else None
     try:
         return int(args.func(args) or 0)
-    except (GeneratorError, ConfigError) as exc:
+    except GeneratorError as exc:  # the sentence only: library detail goes to the log (-v shows it)
+        if exc.detail:
+            log.debug("%s: %s", type(exc).__name__, exc.detail)
+        print(f"stickerbot: {exc.user_message}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
         print(f"stickerbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ FAILED = "Something went wrong while making that sticker. Please try again."
 UNEXPECTED = "Sorry, something went wrong on my side. Please try again."  # a handler failed outright
 SHUTTING_DOWN = "The sticker bot is restarting. Please try again in a minute."
 BUSY = "I'm very busy right now. Please try again in a minute."
+TOO_LONG = "That took too long — try again."  # the request's end-to-end deadline passed
 EMPTY_PROMPT = "Tell me what to draw, e.g. “eating otter”."
 FORBIDDEN = "Only admins can change that here."
 FORBIDDEN_STYLE = "Only admins can change the default style here."

@@ -122,7 +122,7 @@ def download_hub_lora(ref: LoraRef) -> Path:
     except Exception as exc:  # offline, unreachable, missing repo/file: all mean "unavailable"
         raise StyleError(
             f"LoRA {ref.source}/{ref.weight_name} is not cached and could not be downloaded from the hub; "
-            f"fetch it with `huggingface-cli download {ref.source} {ref.weight_name}`.",
+            f"fetch it with `hf download {ref.source} {ref.weight_name}`.",
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
 
@@ -355,6 +355,10 @@ class LoraFuser:
         self._hot[weights.style] = {key: self._module(key).weight.detach().clone() for key in weights.layers}
         while len(self._hot) > self.hot_styles:
             self._hot.popitem(last=False)
+
+    def forget(self, style: str) -> None:
+        """Drop `style`'s hot fused copy (a Serve replica does when the style is evicted)."""
+        self._hot.pop(style, None)
 
     def _sync_fused_projections(self, keys: set[tuple[str, str]]) -> None:
         """Keep `to_qkv` / `to_kv` (made by fuse_qkv_projections) equal to the separate projections
