@@ -93,6 +93,9 @@ class ModelConfig(Section):
         "null = motion presets only",
     )
     motion_frames: int = Field(8, ge=8, le=16, description="frames per diffusion animation (8-16)")
+    subject_prior: bool = Field(
+        True, description="record the subject's cross-attention as a cut-out prior (not with compile)"
+    )
 
     @field_validator("compile", mode="before")
     @classmethod
@@ -199,7 +202,10 @@ class EngineConfig(Section):
     default_steps: int = Field(1, ge=1, le=4, description="diffusion steps (SDXL-Turbo is made for 1)")
     styles_dir: str = Field("styles", description="directory of style *.yaml files (and the LoRAs they name)")
     default_style: str = Field("otter", description="the global default style (servers may choose their own)")
-    matting: str = Field("flood", description="background removal: flood (model-free) | rembg:<model>")
+    matting: str = Field(
+        "flood",
+        description="background removal: flood (model-free) | rembg:<model> | segment:<hub id or dir>",
+    )
     hot_styles: Positive = Field(2, description="fused UNet copies kept in memory for fast style switches")
     style_patience: int = Field(
         3, description="batches of the active style that may pass an older request of another style"
@@ -212,6 +218,6 @@ class EngineConfig(Section):
     @field_validator("matting")
     @classmethod
     def _matting(cls, value: str) -> str:
-        if not (value == "flood" or value.startswith("rembg:")):
-            raise invalid(f"must be flood or rembg:<model> (got {value!r})")
+        if not (value == "flood" or value.startswith(("rembg:", "segment:"))):
+            raise invalid(f"must be flood, rembg:<model> or segment:<model> (got {value!r})")
         return value

@@ -11,11 +11,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from diffusers import StableDiffusionXLPipeline
 from PIL import Image
 
 from generator.api import GenerationFailed, StyleError
+from generator.attention_prior import AttentionRecorder, subject_phrases, token_weights
 from generator.int8 import repack_stale
 from generator.lora import (
     Downloader,
@@ -27,6 +29,7 @@ from generator.lora import (
 )
 from generator.model import DeviceChoice, apply_speedups, load_pipeline
 from generator.options import ModelConfig
+from generator.postprocess.pipeline import SUBJECT_PRIOR
 from generator.styles import StyleRegistry, StyleSpec
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,8 @@ class StickerPipeline:
         self._fuser = LoraFuser(pipe, hot_styles=hot_styles)
         self._active: str | None = None
         self.prompt_cache = PromptEmbeddingCache(prompt_cache)
+        self.attention: AttentionRecorder | None = None
+        self.last_prior_ms = 0.0  # time the subject prior took inside the last `run`
 
     # ----------------------------------------------------------------------- construction
     @classmethod
@@ -148,7 +153,19 @@ class StickerPipeline:
         )
         sticker_pipe.prepare_styles()
         sticker_pipe.speedups = apply_speedups(pipe, model_cfg, choice)
+        if model_cfg.subject_prior:
+            sticker_pipe.enable_subject_prior()
         return sticker_pipe
+
+    def enable_subject_prior(self) -> bool:
+        """Record the subject's cross-attention during generation as a cut-out prior (see
+        `generator.attention_prior`). Not on a compiled UNet: the recording processor is Python."""
+        if any(name.startswith("compile") for name in self.speedups):
+            log.info("subject prior is off: the UNet is compiled")
+            return False
+        self.attention = AttentionRecorder(self.pipe.unet)
+        self.attention.install()
+        return True
 
     def prepare_styles(self) -> None:
         """Read every style's LoRAs into fusable weights; broken ones go to `unavailable`."""
@@ -234,17 +251,46 @@ class StickerPipeline:
         if self.prompt_cache.capacity:
             embeds, pooled = self._encode_prompts(list(prompts))
             prompt_args = {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled}
-        result = self.pipe(
-            **prompt_args,
-            negative_prompt=list(negative_prompts) if any(negative_prompts) else None,
-            num_inference_steps=steps,
-            guidance_scale=0.0,
-            width=width,
-            height=height,
-            generator=generators,
-            output_type="pil",
-        )
-        return list(result.images)
+        recording = self._begin_prior(prompts, width, height)
+        try:
+            result = self.pipe(
+                **prompt_args,
+                negative_prompt=list(negative_prompts) if any(negative_prompts) else None,
+                num_inference_steps=steps,
+                guidance_scale=0.0,
+                width=width,
+                height=height,
+                generator=generators,
+                output_type="pil",
+            )
+        finally:
+            priors = self._end_prior(recording)
+        images = list(result.images)
+        for image, prior in zip(images, priors, strict=False):
+            if prior is not None:
+                image.info[SUBJECT_PRIOR] = prior
+        return images
+
+    def _begin_prior(self, prompts: list[str], width: int, height: int) -> bool:
+        """Mark the active style's subject and trigger tokens for the attention recorder."""
+        if self.attention is None or self._active is None:
+            return False
+        spec = self.styles.get(self._active)
+        phrases = [subject_phrases(prompt, spec.template, spec.trigger) for prompt in prompts]
+        if not any(phrases):
+            return False
+        started = time.perf_counter()
+        self.attention.begin(token_weights(self.pipe.tokenizer, prompts, phrases), (height // 8, width // 8))
+        self.last_prior_ms = (time.perf_counter() - started) * 1000.0
+        return True
+
+    def _end_prior(self, recording: bool) -> list[np.ndarray | None]:
+        if not recording or self.attention is None:
+            return []
+        started = time.perf_counter()
+        priors = self.attention.end()
+        self.last_prior_ms += (time.perf_counter() - started + self.attention.seconds) * 1000.0
+        return priors
 
     def _text_weights_key(self) -> str:
         """Which text-encoder weights are current: the active style's when its LoRAs touch a text

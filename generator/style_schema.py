@@ -25,7 +25,7 @@ from generator.api import MAX_STEPS, MIN_STEPS
 
 STYLE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 HUB_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-MATTING_RE = re.compile(r"^(flood|rembg:[a-z0-9_.-]{1,64})$")
+MATTING_RE = re.compile(r"^(flood|rembg:[a-z0-9_.-]{1,64}|segment:[A-Za-z0-9_.~/-]{1,200})$")
 TEMPLATE_FIELD_RE = re.compile(r"\{([^{}]*)\}")
 TEMPLATE_FIELDS = frozenset({"expression", "subject", "trigger"})
 DEFAULT_TEMPLATE = "{expression}, {subject}, {trigger}"

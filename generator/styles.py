@@ -15,7 +15,7 @@ A style file looks like::
     background: white                # flat colour the prompt asks for: a name, "#rrggbb" or [r, g, b]
     steps: 1                         # 1-4
     outline: true
-    matting: flood                   # optional: flood | rembg:<model>
+    matting: flood                   # optional: flood | rembg:<model> | segment:<hub id or dir>
     loras:                           # optional: fused into the UNet weights
       - source: loras/otter.safetensors          # a file next to the style file ...
         scale: 0.8

@@ -58,7 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="fail when no plain background is found (default: keep the whole image, round corners)",
     )
-    parser.add_argument("--matting", default="flood", help="flood (default) or rembg:<model> if installed")
+    parser.add_argument(
+        "--matting", default="flood", help="flood (default), rembg:<model> or segment:<hub id or dir>"
+    )
     parser.add_argument(
         "--discord-png", metavar="PATH", help="also write a Discord server sticker (PNG, 320x320, <= 512 KiB)"
     )

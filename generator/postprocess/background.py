@@ -22,6 +22,13 @@ from PIL import Image, ImageFilter
 from generator.postprocess.errors import NoBackground, NoSubject
 from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
 from generator.postprocess.options import RGB, StickerOptions
+from generator.postprocess.surface import (
+    is_light_neutral,
+    mean3x3_at,
+    prior_on_grid,
+    split_surface,
+    surface_match,
+)
 
 MIN_BORDER_COVERAGE = 0.35  # share of the border that must show the key colour
 EDGE_BAND = 2  # px each side of the boundary whose alpha is measured (more after a reduction)
@@ -73,6 +80,21 @@ class BackgroundEstimate:
             diff = pixels[..., channel].astype(np.float32) - (c0 + cx * x + cy * y + cr * radial)
             total += diff * diff
         return total
+
+
+@dataclass(frozen=True)
+class SurfaceEstimate(BackgroundEstimate):
+    """A background estimate with the background as seen at every pixel (surface and shadows)."""
+
+    local: np.ndarray | None = None  # HxWx3 float32 on the image reduced by `local_factor`
+    local_factor: int = 1
+
+    def colour_at(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        if self.local is None:
+            return super().colour_at(ys, xs, shape)
+        h, w = self.local.shape[:2]
+        f = self.local_factor
+        return self.local[np.minimum(ys // f, h - 1), np.minimum(xs // f, w - 1)]
 
 
 @dataclass(frozen=True)
@@ -244,12 +266,13 @@ def flood_factor(height: int, width: int) -> int:
     return 1 if side < 256 else 2 if side < 1024 else 4
 
 
-def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
+def key_background(rgb: np.ndarray, options: StickerOptions, prior: np.ndarray | None = None) -> KeyResult:
     """Remove the flat background of an HxWx3 uint8 image; returns an HxWx4 uint8 cut-out.
 
     The region decisions (flood fill, specks, holes) run on a box-reduced copy, which averages the
     noise away and is several times cheaper; alpha and colour are then computed at full resolution
-    in a band around the boundary that is wider than the reduction's blockiness.
+    in a band around the boundary that is wider than the reduction's blockiness. `prior` is an
+    optional coarse subject mask (the generator's attention), used on light paper backgrounds.
     """
     h, w = rgb.shape[:2]
     if h < 3 or w < 3:
@@ -264,6 +287,12 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
         return KeyResult(rgba=_keep_whole(rgb), background=estimate, fallback=True)
 
     key = np.asarray(estimate.color, dtype=np.float32)
+    chromatic = _has_hue(key)
+    if options.surface and not chromatic and is_light_neutral(key):
+        surface = _surface_cut(rgb, small, factor, estimate, options, prior)
+        if surface is not None:
+            return surface
+
     threshold = min(max(options.tolerance, 1.5 * estimate.spread, 3.0 * estimate.noise), 250.0)
     d_small = estimate.distance2(small)
     candidate = d_small < threshold * threshold
@@ -278,7 +307,6 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
     # A hue key (green screen) is chosen because the subject does not contain it, so any enclosed
     # region of that colour is background; near a neutral key (white) the subject's own light
     # areas (eye whites, highlights) must survive, so only near-exact matches count there.
-    chromatic = _has_hue(key)
     if options.holes:
         hole_block = max(2, round(5 * min(h, w) / 512 / factor))
         strict = threshold if chromatic else max(0.35 * threshold, 2.0 * estimate.noise)
@@ -305,6 +333,56 @@ def key_background(rgb: np.ndarray, options: StickerOptions) -> KeyResult:
     if interior_lean is not None:
         _remove_spill(rgba, key, interior_lean, factor)
     return KeyResult(rgba=rgba, background=estimate, fallback=False)
+
+
+def _surface_cut(
+    rgb: np.ndarray,
+    small: np.ndarray,
+    factor: int,
+    estimate: BackgroundEstimate,
+    options: StickerOptions,
+    prior: np.ndarray | None,
+) -> KeyResult | None:
+    """Light paper backgrounds: judge pixels against a fitted background surface (see `surface`)."""
+    h, w = rgb.shape[:2]
+    sh, sw = small.shape[:2]
+    yy, xx = np.mgrid[0:sh, 0:sw]
+    key_surface = estimate.colour_at(yy.ravel(), xx.ravel(), (sh, sw)).reshape(sh, sw, 3)
+    hole_block = max(2, round(5 * min(h, w) / 512 / factor))
+    grid_prior = None if prior is None else prior_on_grid(prior, small.shape[:2])
+    split = split_surface(
+        small,
+        key_surface,
+        estimate.noise,
+        estimate.spread,
+        holes=options.holes,
+        hole_block=hole_block,
+        prior=grid_prior,
+    )
+    if split is None:
+        return None
+    subject = split.subject
+    if subject.sum() * factor * factor < max(16, (h * w) // 5000):
+        return None
+    if factor > 1:
+        subject = np.repeat(np.repeat(subject, factor, axis=0), factor, axis=1)[:h, :w]
+        # Full-resolution pass: background (matching the surface) grows into gaps narrower than the
+        # reduction; it only ever adds background, so only pixels near it are tested.
+        ys, xs = np.nonzero(subject & dilate(~subject, factor + 1))
+        matches = ~subject
+        matches[ys, xs] = surface_match(
+            mean3x3_at(rgb, ys, xs), split.surface[ys // factor, xs // factor], estimate.pixel_noise / 2
+        )
+        subject &= ~reconstruct(matches, ~subject)
+    surface_estimate = SurfaceEstimate(
+        **{f: getattr(estimate, f) for f in _ESTIMATE_FIELDS}, local=split.local, local_factor=factor
+    )
+    key = np.asarray(estimate.color, dtype=np.float32)
+    rgba = _soft_edges(rgb, subject, key, surface_estimate, reach=max(EDGE_BAND, factor))
+    return KeyResult(rgba=rgba, background=surface_estimate, fallback=False)
+
+
+_ESTIMATE_FIELDS = ("color", "spread", "noise", "pixel_noise", "coverage", "gradient")
 
 
 def _background_holes(enclosed: np.ndarray, d_small: np.ndarray, strict: float, block: int) -> np.ndarray:

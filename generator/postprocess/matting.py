@@ -1,6 +1,7 @@
 """Pluggable matters: the step that turns an RGB image into an RGBA cut-out.
 
-`flood` (the default) is model-free and offline. `rembg:<model>` (e.g. `rembg:isnet-anime`,
+`flood` (the default) is model-free and offline. `segment:<hub id or directory>` runs a transformers
+segmentation model (`generator.segmenter`). `rembg:<model>` (e.g. `rembg:isnet-anime`,
 `rembg:birefnet-general`) uses the optional rembg package with a model file that is already on
 disk; Stickerbot never downloads weights, and a missing package or file is a clear error.
 """
@@ -51,8 +52,8 @@ class FloodMatter:
 
     name = "flood"
 
-    def matte(self, image: Image.Image, options: StickerOptions) -> Matte:
-        result = key_background(np.asarray(image.convert("RGB")), options)
+    def matte(self, image: Image.Image, options: StickerOptions, prior: np.ndarray | None = None) -> Matte:
+        result = key_background(np.asarray(image.convert("RGB")), options, prior)
         return Matte(
             image=Image.fromarray(result.rgba, "RGBA"),
             matter=self.name,
@@ -117,12 +118,22 @@ _cache_lock = threading.Lock()
 
 
 def get_matter(name: str) -> Matter:
-    """The matter for a config value: 'flood', 'rembg' or 'rembg:<model>'."""
+    """The matter for a config value: 'flood', 'rembg', 'rembg:<model>' or 'segment:<model>'."""
     key = (name or "flood").strip().lower()
     if key == "flood":
         return _FLOOD
+    if key.startswith("segment:") and len(key) > len("segment:"):
+        source = (name or "").strip()[len("segment:") :]
+        with _cache_lock:
+            if key not in _cache:
+                from generator.segmenter import SegmenterMatter  # torch: loaded only when asked for
+
+                _cache[key] = SegmenterMatter(source)
+            return _cache[key]
     if key != "rembg" and not key.startswith("rembg:"):
-        raise InvalidRequest(f"Unknown matting method {name!r} (use 'flood' or 'rembg:<model>').")
+        raise InvalidRequest(
+            f"Unknown matting method {name!r} (use 'flood', 'rembg:<model>' or 'segment:<model>')."
+        )
     with _cache_lock:
         if key not in _cache:
             model = key.partition(":")[2] or DEFAULT_REMBG_MODEL

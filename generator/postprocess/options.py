@@ -23,7 +23,8 @@ class StickerOptions:
         colour that one is removed instead.
     outline: width in px (at 512) of the white outline around the subject; 0 turns it off.
     shadow: add a soft drop shadow under the subject.
-    matting: "flood" (model-free, default) or "rembg:<model>" when rembg and its weights are installed.
+    matting: "flood" (model-free, default), "rembg:<model>" when rembg and its weights are installed, or
+        "segment:<hub id or directory>" for a transformers segmentation model (`generator.segmenter`).
     tolerance: RGB distance (0-441) up to which a pixel connected to the border counts as background;
         raised automatically when the border is noisier than that.
     square: centre the sticker on a transparent 512x512 canvas instead of keeping its aspect ratio.
@@ -32,6 +33,8 @@ class StickerOptions:
     on_no_background: "keep" uses the whole image (with rounded corners) when the border has no plain
         colour; "error" raises NoBackground instead.
     margin: transparent margin in px (at 512) between the subject (with outline and shadow) and the edge.
+    surface: on light, neutral backgrounds (white, cream, grey paper) fit a smooth background surface
+        and treat soft shadows as background (see `surface`); False keeps the single key colour.
     """
 
     background: RGB | None = None
@@ -44,6 +47,7 @@ class StickerOptions:
     on_no_background: OnNoBackground = "keep"
     margin: int = 6
     outline_color: RGB = (255, 255, 255)
+    surface: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.outline <= MAX_OUTLINE:

@@ -10,11 +10,12 @@ from generator.postprocess.encode import STICKER_SIDE, encode_sticker_webp
 from generator.postprocess.errors import NoSubject
 from generator.postprocess.layout import fit_subject
 from generator.postprocess.loading import ImageSource, load_image
-from generator.postprocess.matting import Matte, get_matter
+from generator.postprocess.matting import FloodMatter, Matte, get_matter
 from generator.postprocess.options import StickerOptions
 
 WORK_MAX_SIDE = 2048  # larger inputs are reduced first: the sticker is 512 px, a 4x crop is plenty
 TRANSPARENT_SHARE = 0.01  # an input with this share of non-opaque pixels is already cut out
+SUBJECT_PRIOR = "stickerbot.subject_prior"  # image.info key: HxW float32 subject mask in [0, 1]
 
 
 def _working_copy(image: Image.Image) -> Image.Image:
@@ -31,6 +32,7 @@ def cut(image: Image.Image | ImageSource, options: StickerOptions | None = None)
     An image that already has transparency (a PNG cut out elsewhere) keeps its own alpha.
     """
     options = options or StickerOptions()
+    prior = subject_prior(image) if isinstance(image, Image.Image) else None
     image = _working_copy(load_image(image))
     if image.mode == "RGBA":
         alpha = np.asarray(image.getchannel("A"))
@@ -39,7 +41,18 @@ def cut(image: Image.Image | ImageSource, options: StickerOptions | None = None)
         if float((alpha < 250).mean()) >= TRANSPARENT_SHARE:
             return Matte(image=image, matter="alpha")
         image = image.convert("RGB")
-    return get_matter(options.matting).matte(image, options)
+    matter = get_matter(options.matting)
+    if prior is not None and isinstance(matter, FloodMatter):
+        return matter.matte(image, options, prior=prior)
+    return matter.matte(image, options)
+
+
+def subject_prior(image: Image.Image) -> np.ndarray | None:
+    """The coarse subject mask a generator attached to its image (`image.info[SUBJECT_PRIOR]`)."""
+    prior = image.info.get(SUBJECT_PRIOR)
+    if isinstance(prior, np.ndarray) and prior.ndim == 2 and min(prior.shape) >= 2:
+        return prior
+    return None
 
 
 def cutout(image: Image.Image | ImageSource, options: StickerOptions | None = None) -> Image.Image:

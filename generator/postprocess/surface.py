@@ -1,0 +1,291 @@
+"""Cut-out on light, neutral backgrounds as a diffusion model draws them: a background *surface*.
+
+"…, sticker, white background" gives a near-white background with paper grain, blotches, a vignette,
+a light falloff and a soft contact shadow, around a character that is itself cream, white or pale grey.
+One key colour with a wide tolerance eats the pale parts and keeps the shadow, so here:
+
+1. Certain background (a border flood with the parametric key) gives samples of the paper; a coarse
+   grid of their means, filled in where the subject hides it and smoothly enlarged, is the background
+   *surface* (texture blotches, vignette and falloff included).
+2. Every pixel is judged against the surface at its own place, in luminance and in chroma separately
+   (chroma measured against the surface's chroma scaled by the pixel's darkening, so a shadow has
+   none and a cream face against off-white paper has plenty): close in both is background; darker
+   with the same chroma is *shadow*, which is background too when it is reached from the background
+   without crossing a sharp edge (a shadow is soft; the outline of a pale character is not).
+3. Enclosed regions become holes only when they match the surface closely (not merely light).
+4. Edge pixels are split into subject colour and the *local* background (shadow included), as the
+   flat-key path does, so no paper halo is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
+
+SURFACE_CELL = 16  # px of the reduced image per grid cell of the background surface
+SURFACE_FITS = 1
+LIGHT_KEY_MIN = 170.0  # mean channel value above which a neutral key counts as "light paper"
+NEUTRAL_KEY_CHROMA = 45.0  # max - min channel of a key below which it is neutral (white, cream, grey)
+SHADOW_MIN_RATIO = 0.45  # a shadow darkens the paper to at most this share of its luminance
+HOLE_MAX_SHARE = 0.2  # an enclosed paper-like region larger than this share of the subject is not a hole
+MAX_HOLE_REGIONS = 24  # hole regions examined one by one (the rest stay subject)
+HOLE_LEVEL = 2.0  # luminance levels a hole's local mean may differ from the surface
+PRIOR_CONFIDENT = 0.75  # subject-prior value from which a paper-like pixel is kept as subject
+OUTLINE_CLOSE = 4  # px (reduced image) by which outlines are thickened before finding the outside
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def is_light_neutral(key: np.ndarray) -> bool:
+    """True for the near-white keys (white, cream, pale grey paper) this path is made for."""
+    return float(key.mean()) >= LIGHT_KEY_MIN and float(key.max() - key.min()) < NEUTRAL_KEY_CHROMA
+
+
+@dataclass(frozen=True)
+class SurfaceSplit:
+    """Background decisions on the reduced image."""
+
+    subject: np.ndarray  # HxW bool
+    core: np.ndarray  # HxW bool: pixels matching the surface (luminance and chroma)
+    shadow: np.ndarray  # HxW bool: background pixels that are a shadow on the surface
+    surface: np.ndarray  # HxWx3 float32: the fitted background surface
+    local: np.ndarray  # HxWx3 float32: the background as seen (surface darkened by shadows)
+
+
+def _grid_surface(pixels: np.ndarray, certain: np.ndarray, cell: int) -> np.ndarray | None:
+    """Fit the background surface: per-cell means of certain-background pixels, empty cells filled
+    from their neighbours, enlarged bilinearly to the image size (HxWx3 float32)."""
+    h, w = certain.shape
+    gh, gw = -(-h // cell), -(-w // cell)
+    pad_h, pad_w = gh * cell - h, gw * cell - w
+    weights = np.pad(certain.astype(np.float32), ((0, pad_h), (0, pad_w)))
+    values = np.pad(pixels.astype(np.float32), ((0, pad_h), (0, pad_w), (0, 0)))
+    counts = weights.reshape(gh, cell, gw, cell).sum(axis=(1, 3))
+    sums = (values * weights[..., None]).reshape(gh, cell, gw, cell, 3).sum(axis=(1, 3))
+    valid = counts >= 0.2 * cell * cell
+    if valid.sum() < 8:
+        return None
+    grid = np.where(valid[..., None], sums / np.maximum(counts, 1.0)[..., None], 0.0)
+    # Cells the subject hides: a quadratic fit to the known cells (vignette, falloff) plus the known
+    # cells' residual (blotches) spread inward ring by ring.
+    gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    u, v = (gx + 0.5) / gw * 2 - 1, (gy + 0.5) / gh * 2 - 1
+    terms = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
+    coef, *_ = np.linalg.lstsq(terms[valid], grid[valid], rcond=None)
+    smooth = terms @ coef
+    residual = np.where(valid[..., None], grid - smooth, 0.0)
+    for _ in range(gh + gw):
+        if valid.all():
+            break
+        padded_res = np.pad(residual, ((1, 1), (1, 1), (0, 0)))
+        padded_valid = np.pad(valid.astype(np.float32), 1)
+        total = sum(padded_res[a : a + gh, b : b + gw] for a in range(3) for b in range(3))
+        number = sum(padded_valid[a : a + gh, b : b + gw] for a in range(3) for b in range(3))
+        fill = ~valid & (number > 0)
+        residual[fill] = 0.5 * total[fill] / number[fill][:, None]  # fades with distance from the known
+        valid = valid | fill
+    grid = (smooth + residual).astype(np.float32)
+    # Cell centres sit at (i + 0.5) * cell; a bilinear resize of the grid to gh*cell puts them there.
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(grid[..., c]), "F").resize(
+                (gw * cell, gh * cell), Image.Resampling.BILINEAR
+            ),
+            dtype=np.float32,
+        )[:h, :w]
+        for c in range(3)
+    ]
+    return np.stack(channels, axis=-1)
+
+
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    return (pixels.astype(np.float32) @ LUMA).astype(np.float32)
+
+
+def _shadow_terms(pixels: np.ndarray, surface: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(luminance difference, luminance ratio, chroma difference) of each pixel against the surface.
+
+    Chroma is the colour minus its luminance; a shadow scales the paper's colour, so its chroma is
+    the paper's scaled by the same ratio. The chroma difference is measured against that, so it is
+    near zero for paper and shadow alike and large for a cream or pale-blue subject.
+    """
+    p = pixels.astype(np.float32)
+    y_p = _luma(p)
+    y_s = np.maximum(_luma(surface), 1.0)
+    ratio = y_p / y_s
+    chroma_p = p - y_p[..., None]
+    chroma_s = surface - y_s[..., None]
+    diff = chroma_p - ratio[..., None] * chroma_s
+    return y_p - y_s, ratio, np.sqrt((diff * diff).sum(axis=-1))
+
+
+def _sharpness(pixels: np.ndarray) -> np.ndarray:
+    """How sharp the local luminance structure is: |4p - sum of 4 neighbours| (a Laplacian).
+
+    A soft shadow (a Gaussian profile several px wide) scores low, an outline's step high."""
+    y = np.pad(_luma(pixels), 1, mode="edge")
+    lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
+    return np.abs(lap)
+
+
+def _small_holes(holes: np.ndarray, seeds: np.ndarray, subject_area: int) -> np.ndarray:
+    """The hole regions no larger than HOLE_MAX_SHARE of the subject (holes included).
+
+    A large enclosed region that matches the paper is far more often a white body inside its outline
+    (a llama's fleece) than a hole; a real hole (a donut's, the gap under an arm) is small."""
+    limit = HOLE_MAX_SHARE * (subject_area + int(holes.sum()))
+    kept = np.zeros_like(holes)
+    remaining = seeds & holes
+    for _ in range(MAX_HOLE_REGIONS):
+        if not remaining.any():
+            break
+        first = np.zeros_like(holes)
+        first.flat[int(np.flatnonzero(remaining)[0])] = True
+        region = reconstruct(holes, first)
+        if region.sum() <= limit:
+            kept |= region
+        remaining &= ~region
+    return kept
+
+
+def _neighbours(mask: np.ndarray) -> np.ndarray:
+    """How many of the 8 neighbours of each pixel are set."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    h, w = mask.shape
+    total = sum(padded[a : a + h, b : b + w] for a in range(3) for b in range(3))
+    return total - mask.astype(np.uint8)
+
+
+def _box_mean_where(values: np.ndarray, weight: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of HxWxC `values` over the `weight` pixels of each (2r+1)^2 window, and the count."""
+
+    def box(a: np.ndarray) -> np.ndarray:
+        out = a.copy()
+        for step in range(1, radius + 1):
+            out[step:] += a[:-step]
+            out[:-step] += a[step:]
+        rows = out.copy()
+        for step in range(1, radius + 1):
+            out[:, step:] += rows[:, :-step]
+            out[:, :-step] += rows[:, step:]
+        return out
+
+    weights = weight.astype(np.float32)
+    total = box(values.astype(np.float32) * weights[..., None])
+    count = box(weights)
+    return total / np.maximum(count, 1.0)[..., None], count
+
+
+def split_surface(
+    small: np.ndarray,
+    key_surface: np.ndarray,
+    noise: float,
+    spread: float,
+    *,
+    holes: bool,
+    hole_block: int,
+    prior: np.ndarray | None = None,
+) -> SurfaceSplit | None:
+    """Subject/background on the reduced image, starting from the border's key colour (`key_surface`:
+    HxWx3, the flat key or its fitted gradient) and the border's noise and spread.
+
+    `prior` (HxW float32 in [0, 1] on the reduced grid, e.g. the generator's cross-attention for the
+    subject) protects where it is confident: pixels there that look like paper (white on white) stay
+    subject and are never holes. Elsewhere it changes nothing.
+    """
+    noise = max(noise, 1.0)
+    protected = None if prior is None else prior >= PRIOR_CONFIDENT
+    t_lum = max(2.2 * noise, 6.0)
+    t_chroma = max(1.8 * noise, 4.0)
+    # Outlines: a Laplacian well above the noise, isolated noise pixels dropped. A thin outline
+    # that the reduction has lightened to near-paper still has a sharp profile, so no flood crosses
+    # it into a white fleece or face.
+    edges = _sharpness(small) > max(3.0 * noise, 8.0)
+    edges &= _neighbours(edges) >= 2
+    # First paper: a border flood against the key in the same luminance/chroma terms, with room for
+    # the blotches and shading the key's gradient does not follow, but no room in chroma (shading does
+    # not change it, so a pale-blue cloud on pinkish paper stays out).
+    d_lum, _, d_chroma = _shadow_terms(small, key_surface)
+    first = (
+        (np.abs(d_lum) < max(2.2 * noise, 6.0, 1.2 * spread)) & (d_chroma < max(1.8 * noise, 4.0)) & ~edges
+    )
+    background = reconstruct(first, first & border_mask(first.shape))
+    edge = border_mask(first.shape, 2)
+    for _ in range(SURFACE_FITS):  # fit, flood against the fit, (fit again on what that flood found)
+        certain = erode(background, 2) | (background & edge)
+        surface = _grid_surface(small, certain, SURFACE_CELL)
+        if surface is None:
+            return None
+        d_lum, ratio, d_chroma = _shadow_terms(small, surface)
+        neutral = d_chroma < t_chroma
+        core = neutral & (np.abs(d_lum) < t_lum)
+        if protected is not None:
+            core &= ~protected
+        passable = core & ~edges
+        background = reconstruct(passable, passable & border_mask(core.shape))
+        background |= dilate(background, 1) & core  # the paper side of an outline's sharp rim
+
+    # Shadows: darker than the surface with the same chroma, and *outside* every sharp outline.
+    # The outlines are thickened by OUTLINE_CLOSE px so that a stretch where a grey character meets
+    # an equally dark shadow does not open a way in; what the border reaches around them is outside.
+    # A shadow pixel counts as background when it is outside or within reach of the outside.
+    outside_space = ~dilate(edges, OUTLINE_CLOSE)
+    outside = reconstruct(outside_space, outside_space & border_mask(core.shape))
+    shadow_like = neutral & (d_lum < 0) & (ratio > SHADOW_MIN_RATIO) & ~edges
+    shadow = dilate(outside & shadow_like, OUTLINE_CLOSE + 1) & shadow_like & ~background
+    if protected is not None:
+        shadow &= ~protected
+    background = background | shadow
+
+    subject = ~background
+    # Drop specks (components without a 3x3 block and without a strongly different pixel).
+    distinct = ~neutral | (np.abs(d_lum) > 3 * t_lum)
+    keep = dilate(erode(subject, 1), 1) | distinct
+    if (subject & ~keep).any():
+        subject = reconstruct(subject, keep & subject)
+    if holes:
+        # An enclosed region is a hole only if it holds a block of pixels matching the surface closely:
+        # each pixel within the noise, and the 7x7 mean luminance of the paper-like pixels around it
+        # within HOLE_LEVEL of the surface (averaging removes the noise, so a white fleece 5 levels
+        # above the paper does not pass).
+        strict = core & (np.abs(d_lum) < 0.6 * t_lum) & (d_chroma < 0.8 * t_chroma)
+        level, count = _box_mean_where(d_lum[..., None], core, 3)
+        strict &= (np.abs(level[..., 0]) < max(HOLE_LEVEL, 0.25 * t_lum)) & (count >= 25)
+        if protected is not None:
+            strict &= ~protected
+        seeds = block_corners(strict & subject, hole_block)
+        if seeds.any():
+            subject &= ~_small_holes(reconstruct(core & subject, seeds), seeds, int(subject.sum()))
+    local, count = _box_mean_where(small, background, 3)
+    local = np.where((count > 0)[..., None], local, surface)
+    return SurfaceSplit(subject=subject, core=core, shadow=shadow, surface=surface, local=local)
+
+
+def surface_match(pixels: np.ndarray, surface: np.ndarray, noise: float) -> np.ndarray:
+    """Pixels that match the surface in luminance and chroma (the `core` test of `split_surface`)."""
+    noise = max(noise, 1.0)
+    d_lum, _, d_chroma = _shadow_terms(pixels, surface)
+    return (d_chroma < max(1.8 * noise, 4.0)) & (np.abs(d_lum) < max(2.2 * noise, 6.0))
+
+
+def mean3x3_at(rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The 3x3 mean colour (Nx3 float32) around the given pixels (edges clamped), noise halved."""
+    h, w = rgb.shape[:2]
+    total = np.zeros((ys.size, 3), dtype=np.float32)
+    for dy in (-1, 0, 1):
+        yy = np.clip(ys + dy, 0, h - 1)
+        for dx in (-1, 0, 1):
+            total += rgb[yy, np.clip(xs + dx, 0, w - 1)]
+    return total / 9.0
+
+
+def prior_on_grid(prior: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A subject prior of any resolution (HxW, values in [0, 1]) resized bilinearly to `shape`."""
+    values = np.clip(np.asarray(prior, dtype=np.float32), 0.0, 1.0)
+    if values.shape == shape:
+        return values
+    resized = Image.fromarray(values, "F").resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.float32)
