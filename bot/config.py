@@ -96,6 +96,15 @@ class DiscordConfig:
 
 
 @dataclass
+class StateConfig:
+    """State shared by several bot processes (docs/scaling/shared-state.md); url null = in process."""
+
+    url: str | None = field(default=None, repr=False)  # redis://host:6379/0
+    lease_ttl_s: float = 15.0  # a killed process's engine slots come back after at most this long
+    presence_ttl_s: float = 30.0  # a killed process's web room members drop out after this long
+
+
+@dataclass
 class MetricsConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -118,6 +127,7 @@ class AppConfig:
     web: WebConfig = field(default_factory=WebConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: Path | None = None  # the file it was loaded from, if any
@@ -134,6 +144,7 @@ ENV_SECRETS = {
     "STICKERBOT_WEB_ACCESS_TOKEN": "web.access_token",
     "STICKERBOT_WEB_ADMIN_TOKEN": "web.admin_token",
     "STICKERBOT_TELEGRAM_WEBHOOK_SECRET": "telegram.webhook.secret_token",
+    "STICKERBOT_STATE_URL": "state.url",
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -370,6 +381,10 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     port("telegram.webhook.port", config.telegram.webhook.port)
     positive("telegram.inline_deadline_s", config.telegram.inline_deadline_s)
     port("metrics.port", config.metrics.port)
+    if config.state.url is not None and not config.state.url.startswith(("redis://", "rediss://", "unix://")):
+        raise bad("state.url", "must be redis://host:6379/0, rediss://… or unix:///path (or null)")
+    positive("state.lease_ttl_s", config.state.lease_ttl_s)
+    positive("state.presence_ttl_s", config.state.presence_ttl_s)
     if config.discord.shards is not None:
         positive("discord.shards", config.discord.shards, zero=True)  # 0 = as many as Discord recommends
     if config.logging.level.upper() not in _LOG_LEVELS:

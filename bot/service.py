@@ -20,7 +20,7 @@ from bot import emoji as emoji_table
 from bot import messages
 from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256, result_key, sha256_hex
 from bot.config import AppConfig
-from bot.limits import AdmissionClosed, FairAdmission, QueueFull, RateLimiter
+from bot.limits import AdmissionClosed, QueueFull
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.prompts import (
@@ -36,6 +36,7 @@ from bot.prompts import (
 from bot.records import RecordStore
 from bot.safety import BlockListFilter, PromptFilter, negative_prompt
 from bot.settings import DEFAULT_STYLE, SettingsStore, normalise_option
+from bot.state.shared import SharedState, local_state
 from bot.storage import Database, DatabaseError, open_database
 from bot.types import (
     ErrorKind,
@@ -152,6 +153,7 @@ class StickerService(StickerServiceAPI):
         metrics: Metrics | None = None,
         owns_database: bool = True,
         owns_engine: bool = False,
+        state: SharedState | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -163,14 +165,9 @@ class StickerService(StickerServiceAPI):
         self.safety: PromptFilter = safety or BlockListFilter.from_config(
             config.safety.block_list, config.safety.block_list_file
         )
-        lim = config.limits
-        self.rate_limits = RateLimiter(
-            user_per_minute=lim.user_per_minute,
-            server_per_minute=lim.server_per_minute,
-            user_burst=lim.user_burst,
-            server_burst=lim.server_burst,
-        )
-        self.admission = FairAdmission(lim.max_in_flight, lim.max_waiting)
+        self.state = state or local_state(config)  # shared by processes when `state.url` is set
+        self.rate_limits = self.state.limits
+        self.admission = self.state.admission
         self.metrics.track_queue(
             lambda: self.admission.waiting + self.engine.queue_length(), lambda: self.admission.in_flight
         )
@@ -195,19 +192,27 @@ class StickerService(StickerServiceAPI):
         database: Database | None = None,
         safety: PromptFilter | None = None,
         owns_engine: bool = False,
+        state: SharedState | None = None,
     ) -> StickerService:
         """Open the database (migrating it) unless given one, and index the sticker store."""
         owns_database = database is None
         db = database or await open_database(config.storage.url)
         try:
-            store = StickerStore(config.storage.cache_dir, config.storage.cache_max_mb * 1024 * 1024)
+            store = (state or local_state(config)).sticker_store(db)
             await asyncio.to_thread(store.load)
         except BaseException:
             if owns_database:
                 await db.close()
             raise
         return cls(
-            config, engine, db, store, safety=safety, owns_database=owns_database, owns_engine=owns_engine
+            config,
+            engine,
+            db,
+            store,
+            safety=safety,
+            owns_database=owns_database,
+            owns_engine=owns_engine,
+            state=state,
         )
 
     async def housekeeping(self) -> None:
@@ -437,7 +442,9 @@ class StickerService(StickerServiceAPI):
 
     async def _handle(self, request: StickerRequest, report: _PositionReporter) -> StickerReply:
         plan = await self._plan(request)
-        wait = self.rate_limits.check(f"{request.platform}:{request.user_id}", self._server_key(request))
+        wait = await self.rate_limits.check(
+            f"{request.platform}:{request.user_id}", self._server_key(request)
+        )
         if wait > 0:
             raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
         if request.kind not in (RequestKind.REACTION, RequestKind.REROLL, RequestKind.VARIATIONS):
