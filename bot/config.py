@@ -33,6 +33,7 @@ class StorageConfig:
     cache_dir: str = "data/cache"
     cache_max_mb: int = 512
     keep_records_days: float = 30.0  # results older than this can no longer be rerolled (0 = keep forever)
+    pool_size: int = 10  # PostgreSQL: connections per process (psycopg_pool), so requests don't queue
 
 
 @dataclass
@@ -359,6 +360,7 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     if not (s.url.startswith("sqlite:///") or s.url.startswith(("postgresql://", "postgres://"))):
         raise bad("storage.url", "must be sqlite:///path/to/file.db or postgresql://user@host/db")
     positive("storage.cache_max_mb", s.cache_max_mb)
+    positive("storage.pool_size", s.pool_size)
     positive("storage.keep_records_days", s.keep_records_days, zero=True)
     for key in (
         "user_per_minute",

@@ -196,7 +196,7 @@ class StickerService(StickerServiceAPI):
     ) -> StickerService:
         """Open the database (migrating it) unless given one, and index the sticker store."""
         owns_database = database is None
-        db = database or await open_database(config.storage.url)
+        db = database or await open_database(config.storage.url, pool_size=config.storage.pool_size)
         try:
             store = (state or local_state(config)).sticker_store(db)
             await asyncio.to_thread(store.load)
