@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.commands import cutout, generate, run, studio, styles
+from bot.commands import cutout, generate, run, studio, styles, telegram
 from bot.config import ConfigError
 from bot.logs import configure_cli_logging
 from generator.api import GeneratorError
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     styles_sub = styles_parser.add_subparsers(dest="styles_command", required=True, metavar="ACTION")
     styles.register(styles_sub)
     studio.register(styles_sub)
+    telegram.register(sub)
     dev_parser = sub.add_parser("dev", help="developer tools (tiny test model)")
     dev_sub = dev_parser.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
     generate.register_dev(dev_sub)

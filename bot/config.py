@@ -83,6 +83,7 @@ class TelegramConfig:
     base_file_url: str = "https://api.telegram.org/file/bot"
     storage_chat_id: int | None = None
     inline_deadline_s: float = 6.0
+    mode: str | None = None  # polling | webhook; null = webhook when webhook.url is set
     webhook: TelegramWebhookConfig = field(default_factory=TelegramWebhookConfig)
 
 
@@ -381,6 +382,8 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     positive("web.messages_per_10s", config.web.messages_per_10s)
     positive("web.history_limit", config.web.history_limit, zero=True)
     port("telegram.webhook.port", config.telegram.webhook.port)
+    if config.telegram.mode not in (None, "polling", "webhook"):
+        raise bad("telegram.mode", f"must be polling or webhook (got {config.telegram.mode!r})")
     positive("telegram.inline_deadline_s", config.telegram.inline_deadline_s)
     port("metrics.port", config.metrics.port)
     if config.state.url is not None and not config.state.url.startswith(("redis://", "rediss://", "unix://")):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,13 +36,15 @@ async def start_bots(
     started: list[BotProcess] = []
     database = postgres_server.new_database()
 
-    async def start(count: int, *, delay_s: float = 0.0, limits: dict | None = None, extra: str = "",
+    async def start(count: int, *, delay_s: float = 0.0, limits: dict | None = None,
+                    extra: str | Callable[[int], str] = "",
                     redis: str | None = redis_url) -> list[BotProcess]:  # fmt: skip
         bots = []
-        for _ in range(count):
+        for i in range(count):
             name = chr(ord("a") + len(started))
+            text = extra(i) if callable(extra) else extra
             path, web, metrics = write_config(
-                tmp_path / name, postgres_url=database, redis_url=redis, limits=limits, extra=extra
+                tmp_path / name, postgres_url=database, redis_url=redis, limits=limits, extra=text
             )
             bot = BotProcess(name, path, web, metrics, delay_s=delay_s)
             started.append(bot)
