@@ -95,6 +95,7 @@ class DiscordConfig:
     gateway_url: str | None = None  # e.g. ws://127.0.0.1:9999/gateway
     guild_ids: list[int] = field(default_factory=list)
     shards: int | None = None  # None = one shard; N = AutoShardedClient with N shards; 0 = Discord recommends
+    shard_ids: list[int] = field(default_factory=list)  # this process's shards of `shards` (empty = all)
 
 
 @dataclass
@@ -392,6 +393,15 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     positive("state.presence_ttl_s", config.state.presence_ttl_s)
     if config.discord.shards is not None:
         positive("discord.shards", config.discord.shards, zero=True)  # 0 = as many as Discord recommends
+    ids = config.discord.shard_ids
+    if ids:
+        count = config.discord.shards or 0
+        if count < 2:
+            raise bad("discord.shard_ids", "needs discord.shards set to the total shard count (2 or more)")
+        if len(set(ids)) != len(ids) or not all(0 <= i < count for i in ids):
+            raise bad(
+                "discord.shard_ids", f"must be distinct shard numbers from 0 to {count - 1} (got {ids})"
+            )
     if config.logging.level.upper() not in _LOG_LEVELS:
         raise bad("logging.level", f"must be one of {', '.join(_LOG_LEVELS)} (got {config.logging.level!r})")
     if config.telegram.enabled and not config.telegram.token:
