@@ -28,6 +28,7 @@ class BotProcess:
     web_port: int
     metrics_port: int
     delay_s: float = 0.0
+    extra_args: tuple[str, ...] = ()
     proc: asyncio.subprocess.Process | None = None
     output: list[str] = field(default_factory=list)
     _reader: asyncio.Task[None] | None = None
@@ -40,7 +41,7 @@ class BotProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
         cmd = [sys.executable, "-m", "tests.fakes.bot_process", "--config", str(self.config)]
         self.proc = await asyncio.create_subprocess_exec(
-            *cmd, "--delay", str(self.delay_s), cwd=self.config.parent, env=env,
+            *cmd, "--delay", str(self.delay_s), *self.extra_args, cwd=self.config.parent, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         running = asyncio.Event()
