@@ -22,6 +22,8 @@ from types import ModuleType
 from typing import Any
 
 from bot.config import AppConfig, ConfigError
+from bot.platforms import FIRST_RETRY_S, MAX_RETRY_S, PlatformStarter
+from bot.ports import PORT_KEYS, port_key
 from bot.service import StickerService
 from bot.state import SharedState, open_shared_state
 from bot.types import Adapter
@@ -52,6 +54,7 @@ class App:
         engine: StickerEngine | None = None,
         engine_factory: Callable[[AppConfig], StickerEngine] = default_engine,
         adapter_modules: Mapping[str, ModuleType | Any] | None = None,
+        platform_retry_s: tuple[float, float] = (FIRST_RETRY_S, MAX_RETRY_S),
     ) -> None:
         self.config = config
         self.engine = engine
@@ -63,6 +66,7 @@ class App:
         self._engine_started = False
         self._stopped = False
         self._housekeeping: asyncio.Task[None] | None = None
+        self.platforms = PlatformStarter(*platform_retry_s)
 
     def _adapter_module(self, name: str) -> Any:
         if name in self._adapter_modules:
@@ -87,18 +91,20 @@ class App:
             await self.engine.start()
             self._engine_started = True
             if self.config.metrics.enabled:
-                self.service.metrics.serve(self.config.metrics.host, self.config.metrics.port)
+                with port_key("metrics.port", self.config):
+                    self.service.metrics.serve(self.config.metrics.host, self.config.metrics.port)
             for name, module in modules.items():
                 adapter = module.create_adapter(getattr(self.config, name), self.service, self.config)
-                await adapter.start()
+                with port_key(PORT_KEYS.get(name, f"{name}.port"), self.config):
+                    await self.platforms.start(name, adapter)  # unreachable: retried in the background
                 self.adapters.append(adapter)
-                log.info("adapter %s started", name)
         except BaseException:
             await self.stop()
             raise
         log.info(
-            "stickerbot running: adapters=%s styles=%s storage=%s",
-            ",".join(names) or "none",
+            "stickerbot running: adapters=%s%s styles=%s storage=%s",
+            ",".join(n for n in names if n not in self.platforms.retrying) or "none",
+            f" (retrying: {','.join(sorted(self.platforms.retrying))})" if self.platforms.retrying else "",
             ",".join(s.name for s in self.service.styles()),
             self.config.storage.url.split("@")[-1],
         )
@@ -113,6 +119,7 @@ class App:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.wait({self._housekeeping})
+        await self.platforms.stop()
         if service is not None:
             service.begin_shutdown()
         log.info("shutting down: %d request(s) in flight", service.active_requests if service else 0)
@@ -141,8 +148,8 @@ class App:
         if not self._engine_started:
             return
         self._engine_started = False
-        try:
-            await self.engine.close()
+        try:  # bounded: a hung model call must not keep SIGTERM from ending the process
+            await self.engine.close(timeout_s=self.config.limits.shutdown_grace_s)
         except Exception:
             log.exception("engine close failed")
 

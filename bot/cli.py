@@ -68,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = configure_cli_logging(args.verbose) if args.command not in ONE_SHOT_EXEMPT else None
     try:
         return int(args.func(args) or 0)
-    except (GeneratorError, ConfigError) as exc:
+    except GeneratorError as exc:  # the sentence only: library detail goes to the log (-v shows it)
+        if exc.detail:
+            log.debug("%s: %s", type(exc).__name__, exc.detail)
+        print(f"stickerbot: {exc.user_message}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
         print(f"stickerbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -52,17 +52,24 @@ class InFlight:
             self._running -= 1
             self._changed()
 
-    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
-        """Run work that outlives its caller; `drain` waits for it and `cancel_all` stops it."""
+    def spawn(
+        self, coro: Coroutine[Any, Any, T], *, name: str | None = None, awaited: bool = False
+    ) -> asyncio.Task[T]:
+        """Run work that outlives its caller; `drain` waits for it and `cancel_all` stops it.
+
+        A failure is logged here unless `awaited` (someone awaits the task and handles its error)."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         self._changed()
-        task.add_done_callback(self._done)
+        task.add_done_callback(self._done_awaited if awaited else self._done)
         return task
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
+    def _done_awaited(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         self._changed()
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._done_awaited(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("%s task %s failed", self.name, task.get_name(), exc_info=task.exception())
 

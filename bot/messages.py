@@ -18,6 +18,7 @@ FAILED = "Something went wrong while making that sticker. Please try again."
 UNEXPECTED = "Sorry, something went wrong on my side. Please try again."  # a handler failed outright
 SHUTTING_DOWN = "The sticker bot is restarting. Please try again in a minute."
 BUSY = "I'm very busy right now. Please try again in a minute."
+TOO_LONG = "That took too long — try again."  # the request's end-to-end deadline passed
 EMPTY_PROMPT = "Tell me what to draw, e.g. “eating otter”."
 FORBIDDEN = "Only admins can change that here."
 FORBIDDEN_STYLE = "Only admins can change the default style here."
@@ -39,6 +40,11 @@ def model_missing(model: str) -> str:
         f"Stickers are unavailable: the model {model} is not installed here, so the bot's operator "
         "needs to download it or point model.path at a local copy."
     )
+
+
+def style_unavailable(name: str) -> str:
+    """For an installed style that cannot run now (its LoRA is missing or broken; the log says why)."""
+    return f"The style '{name}' is unavailable right now. Please pick another style."
 
 
 def options_hint(code: Callable[[str], str] = str) -> str:

@@ -8,10 +8,15 @@ opaque data (chat id, message id, interaction token…) carried back untouched.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+# Re-exported so adapters never import `generator` (one definition, in the generator's contract).
+from generator.api import MAX_COUNT as MAX_COUNT
+from generator.api import MAX_PROMPT_CHARS as MAX_PROMPT_CHARS
+from generator.api import PositionCallback as PositionCallback
 
 
 class RequestKind(StrEnum):
@@ -88,6 +93,9 @@ class StickerRequest:
     outline: bool | None = None
     routing: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # Who rate limits and the fair line count this against when the user and server ids are client-chosen
+    # (the web room: the client's network address). None = the user and the server.
+    limits_key: str | None = None
 
     @property
     def scope_server(self) -> str:
@@ -161,10 +169,6 @@ class StickerRecord:
     sticker_hashes: tuple[str, ...]
 
 
-PositionCallback = Callable[[int], Awaitable[None] | None]
-"""Called with a 1-based place in line while the request waits, and 0 when generation starts."""
-
-
 class StickerServiceAPI(Protocol):
     """What adapters may call. Implemented by `bot.service.StickerService`."""
 
@@ -200,6 +204,11 @@ class StickerServiceAPI(Protocol):
         return ServiceHealth()
 
 
+class PlatformUnreachable(ConnectionError):
+    """Raised by `Adapter.start()` when the platform can't be reached right now (network, DNS, its
+    5xx, a timeout). The app logs one line and retries with backoff; the other platforms keep running."""
+
+
 class Adapter(Protocol):
     """A running chat platform connection. Each adapter package exposes
     `create_adapter(config_section, service, app_config) -> Adapter`; the composition root
@@ -208,7 +217,8 @@ class Adapter(Protocol):
     name: str
 
     async def start(self) -> None:
-        """Connect and begin serving; returns once serving has started."""
+        """Connect and begin serving; returns once serving has started. Raises `PlatformUnreachable`
+        when the platform can't be reached (then it may be called again later)."""
         ...
 
     async def stop(self) -> None:

@@ -7,7 +7,7 @@ without loading a model.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -135,12 +135,18 @@ class StickerEngine(Protocol):
 
     async def start(self) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Stop; with `timeout_s`, work still running after that long is abandoned (and failed)."""
+        ...
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None
     ) -> GenerationResult: ...
 
     def styles(self) -> Sequence[StyleSummary]: ...
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        """Installed styles that cannot run right now, with the reason for the operator."""
+        ...
 
     def queue_length(self) -> int: ...

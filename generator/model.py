@@ -125,7 +125,7 @@ def _missing_message(name: str) -> str:
         )
     return (
         f"Model {name} is not in the Hugging Face cache and the hub cannot be reached; download it with "
-        f"`huggingface-cli download {name}` or point model.path (or --model) at a local directory."
+        f"`hf download {name}` or point model.path (or --model) at a local directory."
     )
 
 
@@ -200,7 +200,7 @@ def _load_tiny_vae(cfg: ModelConfig, choice: DeviceChoice) -> AutoencoderTiny:
     except Exception as exc:
         raise ModelMissing(
             f"Tiny autoencoder {source} (model.tiny_vae) could not be loaded; download it with "
-            f"`huggingface-cli download {source}`, point model.tiny_vae at a directory or remove it.",
+            f"`hf download {source}`, point model.tiny_vae at a directory or remove it.",
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
 

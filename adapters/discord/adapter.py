@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 import discord
 import yarl
 
@@ -12,7 +13,7 @@ from adapters.discord import endpoints
 from adapters.discord.client import build_client
 from adapters.discord.context import DiscordContext
 from bot.config import AppConfig, ConfigError, DiscordConfig, required_secret
-from bot.types import StickerServiceAPI
+from bot.types import PlatformUnreachable, StickerServiceAPI
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,17 @@ class DiscordAdapter:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Log in and connect; `PlatformUnreachable` when Discord can't be reached (retried by the app)."""
+        try:
+            await self._start()
+        except (aiohttp.ClientConnectionError, discord.GatewayNotFound, TimeoutError, ConnectionError) as exc:
+            if isinstance(exc, PlatformUnreachable):
+                raise
+            raise PlatformUnreachable(f"Discord: {type(exc).__name__}: {exc}") from None
+        except discord.DiscordServerError as exc:
+            raise PlatformUnreachable(f"Discord answered {exc.status}") from None
+
+    async def _start(self) -> None:
         token = required_secret(self.ctx.config.token, "discord.token")
         config = self.ctx.config
         endpoints.install(self, config.api_base_url, config.gateway_url)

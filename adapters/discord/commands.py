@@ -26,8 +26,7 @@ from adapters.discord.flows import deferred, sticker_interaction
 from adapters.discord.render import sticker_files
 from bot import messages
 from bot.prompts import MAX_SEED
-from bot.types import RequestKind, ServiceError, StickerFile, StickerReply
-from generator.api import MAX_COUNT, MAX_PROMPT_CHARS
+from bot.types import MAX_COUNT, MAX_PROMPT_CHARS, RequestKind, ServiceError, StickerFile, StickerReply
 
 log = logging.getLogger(__name__)
 

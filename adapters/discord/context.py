@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import discord
 
 from bot import messages
 from bot.config import AppConfig, DiscordConfig
+from bot.inflight import InFlight
 from bot.types import RequestKind, Scope, StickerFormat, StickerRequest, StickerServiceAPI
 
 PLATFORM = "discord"
 SHUTTING_DOWN = messages.SHUTTING_DOWN
-
-
-class InFlight:
-    """Counts running handlers so `stop()` can let them finish (bounded) before disconnecting."""
-
-    def __init__(self) -> None:
-        self.closing = False
-        self._running = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
-        self._running += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._running -= 1
-            if self._running == 0:
-                self._idle.set()
-
-    async def drain(self, within_s: float) -> bool:
-        self.closing = True
-        try:
-            await asyncio.wait_for(self._idle.wait(), within_s)
-            return True
-        except TimeoutError:
-            return False
 
 
 @dataclass
@@ -51,7 +20,7 @@ class DiscordContext:
     service: StickerServiceAPI
     config: DiscordConfig
     app_config: AppConfig
-    inflight: InFlight = field(default_factory=InFlight)
+    inflight: InFlight = field(default_factory=lambda: InFlight("discord handler"))
 
 
 def context_of(interaction: discord.Interaction) -> DiscordContext:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -38,7 +39,7 @@ from adapters.telegram.uploads import StickerUploads
 from adapters.telegram.webhook import WebhookServer, start_webhook
 from bot.config import AppConfig, ConfigError, TelegramConfig, required_secret
 from bot.state.access import state_for
-from bot.types import StickerServiceAPI
+from bot.types import PlatformUnreachable, StickerServiceAPI
 
 log = logging.getLogger("adapters.telegram")
 
@@ -178,6 +179,27 @@ class TelegramAdapter:
         return self.config.mode == "webhook" or (self.config.mode is None and bool(self.config.webhook.url))
 
     async def start(self) -> None:
+        """Connect and serve; `PlatformUnreachable` when the Bot API can't be reached (retried by the app)."""
+        try:
+            await self._start()
+        except NetworkError as err:  # includes TimedOut: DNS, refused connections, proxies, 5xx
+            await self._undo_start()
+            host = urlsplit(self.config.base_url).hostname or self.config.base_url
+            raise PlatformUnreachable(f"Telegram Bot API at {host}: {err.message}") from None
+
+    async def _undo_start(self) -> None:
+        app = self.application
+        if self.webhook is not None:
+            await self.webhook.stop()
+            self.webhook = None
+        with contextlib.suppress(TelegramError, RuntimeError):
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+
+    async def _start(self) -> None:
         app = self.application
         await self.ctx.store.open()
         try:
@@ -216,11 +238,9 @@ class TelegramAdapter:
                 log.warning(
                     "telegram: in-flight updates did not finish within %ss", self.options.stop_grace_s
                 )
-        pending = list(self.ctx.background)
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=self.options.stop_grace_s)
-            for task in still:
-                task.cancel()
+        if not await self.ctx.tasks.drain(self.options.stop_grace_s):
+            abandoned = await self.ctx.tasks.cancel_all()
+            log.warning("telegram: %d background upload(s) abandoned at stop", abandoned)
         with contextlib.suppress(RuntimeError):
             await app.shutdown()
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 from adapters.telegram.store import TelegramStore
 from adapters.telegram.uploads import StickerUploads
 from bot.config import TelegramConfig
+from bot.inflight import InFlight
 from bot.types import StickerServiceAPI
 
 PLATFORM = "telegram"
@@ -23,6 +21,7 @@ class AdapterOptions:
     chat_action_every_s: float = 4.0  # Telegram shows a chat action for about 5 s
     inline_debounce_s: float = 0.35  # wait this long for a newer keystroke before generating
     inline_upload_margin_s: float = 1.5  # deadline share kept for uploading and answering
+    inline_first_alone: bool = True  # ask for the first candidate alone, then the rest (answers under load)
     overall_max_rate: float = 30.0  # Bot API flood limits (AIORateLimiter)
     group_max_rate: float = 20.0  # per group, per minute
     rate_limit_retries: int = 3
@@ -42,11 +41,5 @@ class TelegramContext:
     store: TelegramStore
     uploads: StickerUploads
     bot_username: str = ""
-    background: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run work that outlives its handler (late inline uploads); `stop` waits for it, bounded."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-        return task
+    tasks: InFlight = field(default_factory=lambda: InFlight("telegram background"))
+    """Work that outlives its handler (late inline uploads); `stop` waits for it, bounded."""

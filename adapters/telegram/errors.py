@@ -1,21 +1,21 @@
 """Telegram error policy: what is retried, what is only logged, and the Application's error handler.
 
-Flood limits (429 RetryAfter) are first absorbed by PTB's `AIORateLimiter`, which waits and retries;
-`call_api` adds retries for transient network trouble (TimedOut, NetworkError). BadRequest and
-Forbidden (blocked bot, kicked from a group) are never retried: the caller decides or they are logged
-with the chat and method, and nothing propagates into the Application.
+Flood limits (429 RetryAfter) are PTB's `AIORateLimiter`'s alone: it waits and retries up to
+`rate_limit_retries` times, and the `RetryAfter` it gives up with is final here (one retry layer, so
+waits never multiply). `call_api` retries only transient network trouble (TimedOut, NetworkError).
+BadRequest and Forbidden (blocked bot, kicked from a group) are never retried: the caller decides or
+they are logged with the chat and method, and nothing propagates into the Application.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dtm
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from telegram import ReplyParameters, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from adapters.telegram.texts import UNEXPECTED
@@ -23,15 +23,6 @@ from adapters.telegram.texts import UNEXPECTED
 log = logging.getLogger("adapters.telegram")
 
 T = TypeVar("T")
-
-MAX_RETRY_AFTER_S = 30.0
-
-
-def retry_after_seconds(err: RetryAfter) -> float:
-    value: Any = err.retry_after
-    if isinstance(value, dtm.timedelta):
-        return value.total_seconds()
-    return float(value)
 
 
 async def call_api(
@@ -41,12 +32,6 @@ async def call_api(
     for attempt in range(1, attempts + 1):
         try:
             return await factory()
-        except RetryAfter as err:
-            wait = retry_after_seconds(err)
-            if attempt == attempts or wait > MAX_RETRY_AFTER_S:
-                raise
-            log.warning("telegram: %s flood-limited, retrying in %.1fs", what, wait)
-            await asyncio.sleep(wait)
         except (BadRequest, Forbidden):
             raise
         except NetworkError as err:  # includes TimedOut

@@ -3,9 +3,11 @@
 Telegram sends a query per keystroke. Each user has at most one live query: a newer one supersedes
 the older, which is dropped if it is still in its debounce pause or waiting in the service's queue
 (its generation is cancelled); a generation that already started runs on and warms the cache.
-Answers always go out before `telegram.inline_deadline_s`: what is ready (and uploaded to the
-storage chat for a file_id) is offered, plus a button to continue in the private chat when the
-stickers could not be made in time.
+Answers always go out before `telegram.inline_deadline_s` with whatever is ready by then: the first
+candidate is asked for alone and the other three right after it (one part of the same request), so
+under load every query gets its first sticker before any query gets its fourth, and one sticker is
+offered rather than none. What misses the deadline is finished in the background and kept for the
+next identical query. A button continues in the private chat when nothing could be made in time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import hashlib
 import json
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from telegram import (
     Bot,
@@ -27,17 +30,17 @@ from telegram import (
     InlineQueryResultsButton,
     Update,
 )
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from adapters.telegram import texts
 from adapters.telegram.callback_data import add_to_pack
 from adapters.telegram.context import TelegramContext
 from adapters.telegram.errors import best_effort
+from adapters.telegram.inline_uploads import Candidate, CandidateUploads, made
 from adapters.telegram.parsing import inline_request
 from adapters.telegram.start_links import StartLinks
 from bot.state.access import state_for
-from bot.types import StickerFile, StickerReply
+from bot.types import StickerReply, StickerRequest
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +54,33 @@ _ANSWER_RESERVE_S = 0.3  # kept for the answerInlineQuery call itself
 
 @dataclass(eq=False)
 class _Job:
+    """One inline query's generation: the first candidate, then the rest (`rest` None: all at once)."""
+
     query_id: str
     started: bool = False
+    rest_started: bool = False
     superseded: bool = False
     task: asyncio.Task[StickerReply] | None = None
+    rest: asyncio.Task[StickerReply | None] | None = None
 
     def on_position(self, position: int) -> None:
         if position == 0:
             self.started = True
 
+    def on_rest_position(self, position: int) -> None:
+        if position == 0:
+            self.rest_started = True
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    result_id: str
-    file_id: str
-    record_id: str | None
-    index: int
+    @property
+    def parts(self) -> list[asyncio.Task[Any]]:
+        return [t for t in (self.task, self.rest) if t is not None]
+
+    def cancel_unstarted(self) -> None:
+        """Superseded: drop what has not reached the engine (started work runs on, warming the cache)."""
+        if not self.started and self.task is not None:
+            self.task.cancel()  # the rest waits for it, so it ends too
+        elif not self.rest_started and self.rest is not None:
+            self.rest.cancel()
 
 
 class InlineStickers:
@@ -74,7 +88,7 @@ class InlineStickers:
         self.ctx = ctx
         self.links = links
         self._live: dict[int, _Job] = {}
-        self._recent: OrderedDict[tuple[int, str], tuple[_Candidate, ...]] = OrderedDict()
+        self._recent: OrderedDict[tuple[int, str], tuple[Candidate, ...]] = OrderedDict()
         self._late: dict[tuple[int, str], asyncio.Task[None]] = {}  # generations that missed a deadline
 
     async def on_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -102,8 +116,7 @@ class InlineStickers:
         previous = self._live.get(user_id)
         if previous is not None:
             previous.superseded = True
-            if not previous.started and previous.task is not None:
-                previous.task.cancel()
+            previous.cancel_unstarted()
         self._live[user_id] = job
 
     async def _serve(self, bot: Bot, query: InlineQuery, text: str, job: _Job, deadline: float) -> None:
@@ -129,18 +142,24 @@ class InlineStickers:
         await asyncio.sleep(self.ctx.options.inline_debounce_s)
         if job.superseded:
             return  # a newer keystroke replaced this query; Telegram forgets unanswered ones
-        request = inline_request(query.from_user, text, CANDIDATES)
-        job.task = loop.create_task(self.ctx.service.handle(request, on_position=job.on_position))
-        budget = deadline - loop.time() - self.ctx.options.inline_upload_margin_s
-        await asyncio.wait({job.task}, timeout=max(budget, 0.0))
+        self._start(job, inline_request(query.from_user, text, CANDIDATES))
+        assert job.task is not None
+        uploads = CandidateUploads(self.ctx, bot)
+        waiting = set(job.parts)
+        making_until = deadline - self.ctx.options.inline_upload_margin_s
+        while waiting:
+            done, waiting = await asyncio.wait(
+                waiting, timeout=max(making_until - loop.time(), 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                break
+            for reply in (made(part) for part in job.parts if part in done):
+                if reply is not None:
+                    uploads.add(reply)  # uploading starts now, while the rest is still being made
         if job.task.cancelled():
             return  # superseded while waiting in line
         if not job.task.done():
-            finishing = self.ctx.spawn(self._finish_late(bot, job.task, key))
-            self._late[key] = finishing
-            finishing.add_done_callback(
-                lambda t: self._late.pop(key, None) if self._late.get(key) is t else None
-            )
+            self._finish_in_background(bot, job, key)
             await self._answer(query, (), button=self._continue_button(text, texts.INLINE_CONTINUE))
             return
         if job.task.exception() is not None:
@@ -149,59 +168,61 @@ class InlineStickers:
             )
             await self._answer(query, (), button=self._continue_button(text, texts.INLINE_CONTINUE))
             return
-        reply = job.task.result()
-        if reply.error is not None:
-            await self._answer(query, (), button=self._continue_button(text, reply.error.message))
+        first = job.task.result()
+        if first.error is not None:
+            await self._answer(query, (), button=self._continue_button(text, first.error.message))
             return
-        remaining = deadline - loop.time() - _ANSWER_RESERVE_S
-        candidates = await self._upload(bot, reply, within_s=remaining)
-        if len(candidates) == len(reply.stickers):
+        await uploads.wait(deadline - loop.time() - _ANSWER_RESERVE_S)
+        candidates = uploads.ready()
+        if not waiting and uploads.complete:
             self._remember(key, candidates)
             await self._answer(query, candidates, cache_time=COMPLETE_CACHE_S)
-        else:
-            await self._answer(query, candidates, button=self._continue_button(text, texts.INLINE_CONTINUE))
-
-    async def _upload(self, bot: Bot, reply: StickerReply, *, within_s: float) -> tuple[_Candidate, ...]:
-        """File ids for the reply's stickers; those not uploaded within `within_s` are left out (they
-        finish in the background, so the next answer has them)."""
-        tasks = [
-            self.ctx.spawn(self._candidate(bot, reply, index, sticker))
-            for index, sticker in enumerate(reply.stickers)
-        ]
-        await asyncio.wait(tasks, timeout=max(within_s, 0.0))
-        return tuple(
-            t.result()
-            for t in tasks
-            if t.done() and not t.cancelled() and t.exception() is None and t.result()
-        )
-
-    async def _candidate(
-        self, bot: Bot, reply: StickerReply, index: int, sticker: StickerFile
-    ) -> _Candidate | None:
-        try:
-            file_id = await self.ctx.uploads.file_id(bot, sticker)
-        except TelegramError as err:
-            log.warning("telegram: storage upload of %s failed: %s", sticker.sha256[:12], err.message)
-            return None
-        if file_id is None:
-            return None
-        return _Candidate(f"{index}-{sticker.sha256[:40]}", file_id, reply.record_id, index)
-
-    async def _finish_late(self, bot: Bot, task: asyncio.Task[StickerReply], key: tuple[int, str]) -> None:
-        """A generation that missed the deadline still uploads its stickers for the next identical query."""
-        await asyncio.wait({task})
-        if task.cancelled():
-            return  # superseded by a newer keystroke
-        if task.exception() is not None:
-            log.error("telegram: late inline generation failed", exc_info=task.exception())
             return
-        reply = task.result()
-        if reply.error is None and reply.stickers:
-            candidates = await self._upload(bot, reply, within_s=60.0)
-            if len(candidates) == len(reply.stickers):
-                self._remember(key, candidates)
+        self._finish_in_background(bot, job, key)  # the rest is kept for the next identical query
+        await self._answer(query, candidates, button=self._continue_button(text, texts.INLINE_CONTINUE))
 
-    def _remember(self, key: tuple[int, str], candidates: tuple[_Candidate, ...]) -> None:
+    def _start(self, job: _Job, request: StickerRequest) -> None:
+        """Ask for the first candidate alone and for the rest once it is made (same request id, so
+        rate limits count the query once); or for all at once when `inline_first_alone` is off."""
+        handle = self.ctx.service.handle
+        loop = asyncio.get_running_loop()
+        if not self.ctx.options.inline_first_alone:
+            job.task = loop.create_task(handle(request, on_position=job.on_position))
+            return
+        job.task = loop.create_task(handle(replace(request, count=1), on_position=job.on_position))
+        job.rest = loop.create_task(self._rest(job, request))
+
+    async def _rest(self, job: _Job, request: StickerRequest) -> StickerReply | None:
+        assert job.task is not None
+        first = await asyncio.shield(job.task)
+        if first.error is not None or first.seed is None or request.count is None or request.count < 2:
+            return None
+        more = replace(request, count=request.count - 1, seed=first.seed + 1)
+        return await self.ctx.service.handle(more, on_position=job.on_rest_position)
+
+    def _finish_in_background(self, bot: Bot, job: _Job, key: tuple[int, str]) -> None:
+        finishing = self.ctx.tasks.spawn(self._finish_late(bot, job, key))
+        self._late[key] = finishing
+        finishing.add_done_callback(lambda t: self._late.pop(key, None) if self._late.get(key) is t else None)
+
+    async def _finish_late(self, bot: Bot, job: _Job, key: tuple[int, str]) -> None:
+        """Candidates that missed the deadline are still made and uploaded for the next identical query."""
+        await asyncio.wait(job.parts)
+        if any(t.cancelled() for t in job.parts):
+            return  # superseded by a newer keystroke
+        failed = [t.exception() for t in job.parts if t.exception() is not None]
+        if failed:
+            log.error("telegram: late inline generation failed", exc_info=failed[0])
+            return
+        uploads = CandidateUploads(self.ctx, bot)
+        for reply in (made(part) for part in job.parts):
+            if reply is not None:
+                uploads.add(reply)
+        await uploads.wait(60.0)
+        if uploads.ready() and uploads.complete:
+            self._remember(key, uploads.ready())
+
+    def _remember(self, key: tuple[int, str], candidates: tuple[Candidate, ...]) -> None:
         self._recent[key] = candidates
         self._recent.move_to_end(key)
         while len(self._recent) > _RECENT_MAX:
@@ -209,13 +230,13 @@ class InlineStickers:
         value = json.dumps([dataclasses.astuple(c) for c in candidates]).encode()
         self.ctx.spawn(state_for(self.ctx.service).keys.put(_shared_key(key), value, _SHARED_TTL_S))
 
-    async def _shared_recent(self, key: tuple[int, str]) -> tuple[_Candidate, ...] | None:
+    async def _shared_recent(self, key: tuple[int, str]) -> tuple[Candidate, ...] | None:
         """Candidates another bot process made for this query (shared state, with a TTL)."""
         raw = await state_for(self.ctx.service).keys.get(_shared_key(key))
         if raw is None:
             return None
         try:
-            return tuple(_Candidate(*item) for item in json.loads(raw))
+            return tuple(Candidate(*item) for item in json.loads(raw))
         except (ValueError, TypeError):
             return None
 
@@ -225,7 +246,7 @@ class InlineStickers:
     async def _answer(
         self,
         query: InlineQuery,
-        candidates: tuple[_Candidate, ...],
+        candidates: tuple[Candidate, ...],
         *,
         button: InlineQueryResultsButton | None = None,
         cache_time: int = 0,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from generator.api import InvalidRequest
+from bot.commands import outputs
 from generator.postprocess import (
     StickerOptions,
     cut,
@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("image", help="input image (PNG, JPEG, WebP, GIF or BMP)")
     parser.add_argument(
-        "-o", "--output", help="output .webp (default: <image name>.sticker.webp next to the input)"
+        "-o",
+        "--output",
+        help="output .webp, in a folder that exists (default: <image name>.sticker.webp next to the input)",
     )
     outline = parser.add_mutually_exclusive_group()
     outline.add_argument(
@@ -76,21 +78,19 @@ def _options(args: argparse.Namespace) -> StickerOptions:
     )
 
 
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise InvalidRequest(f"Could not write {path}: {exc.strerror or exc}.") from exc
-
-
 def run_cutout(args: argparse.Namespace) -> int:
     source = Path(args.image)
-    output = Path(args.output) if args.output else source.with_name(f"{source.stem}.sticker.webp")
+    default = source.with_name(f"{source.stem}.sticker.webp")
+    # Checked before any work, by the same rule as `generate` (bot.commands.outputs).
+    output = outputs.file_path(
+        args.output or str(default), ".webp", hint=" (a PNG for Discord: --discord-png)"
+    )
+    discord_png = outputs.file_path(args.discord_png, ".png") if args.discord_png else None
     options = _options(args)
     matte = cut(source, options)
     finished = finish_rgba(matte.image, options)
     webp = encode_sticker_webp(finished)
-    _write(output, webp)
+    outputs.write(output, webp)
     width, height = finished.size
     how = matte.matter
     if matte.fallback:
@@ -99,10 +99,10 @@ def run_cutout(args: argparse.Namespace) -> int:
         r, g, b = (round(c) for c in matte.background.color)
         how = f"removed background #{r:02x}{g:02x}{b:02x}"
     print(f"wrote {output} ({width}x{height}, {len(webp):,} bytes; {how})")
-    if args.discord_png:
+    if discord_png is not None:
         png = discord_server_sticker(finished)
-        _write(Path(args.discord_png), png)
-        print(f"wrote {args.discord_png} (320x320 PNG, {len(png):,} bytes)")
+        outputs.write(discord_png, png)
+        print(f"wrote {discord_png} (320x320 PNG, {len(png):,} bytes)")
     if matte.fallback:
         print("note: use --background COLOUR or --strict to change this", file=sys.stderr)
     return 0

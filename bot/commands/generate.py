@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import secrets
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.api import MAX_COUNT, GenerationRequest, GenerationResult
+from bot.commands import outputs
+from generator.api import MAX_COUNT, GenerationRequest, GenerationResult, InvalidRequest
 
 if TYPE_CHECKING:
     from bot.config import AppConfig
+    from bot.planning import Plan
     from generator.styles import StyleRegistry
 
 CLI_TIMEOUT_S = 3600.0  # a one-shot command may wait long on a slow CPU; Ctrl-C stops it
@@ -33,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument(
         "-o",
         "--output",
-        help="output file for one sticker, or a directory (created) for several (default: current directory)",
+        help="output .webp file for one sticker, or a folder (FOLDER/ is created if its parent exists) "
+        "for several (default: current folder)",
     )
     gen.add_argument(
         "-n", "--count", type=int, default=1, help=f"number of candidates, 1-{MAX_COUNT} (default 1)"
@@ -55,52 +55,72 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.model:
         config.model.path = args.model
     config.model.warmup = False  # one request: warming up would only add time
-    style_name = args.style or config.engine.default_style
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    count = args.count
-    try:
-        targets = _output_paths(args.output, args.prompt, seed, count)
-    except ValueError as exc:
-        print(f"stickerbot: {exc}", file=sys.stderr)
-        return 2
-    result = asyncio.run(_generate(config, args, style_name, seed, count))
+    targets = outputs.sticker_paths(args.output, args.prompt, seed, args.count)  # before any work
+    result = asyncio.run(_generate(config, args, seed))
+    folder = args.output is not None and outputs.is_folder(args.output)
     for target, sticker in zip(targets, result.stickers, strict=True):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(sticker.webp)
+        outputs.write(target, sticker.webp, create_folder=folder)
         print(f"{target}  (seed {sticker.seed}, {sticker.width}x{sticker.height}, {len(sticker.webp)} bytes)")
     return 0
 
 
-def _build_prompt(text: str, style_name: str, registry: StyleRegistry) -> str:
-    """The bot's own prompt building: subject found in the text, else the style's character."""
-    from bot.prompts import PromptError, build_prompt, clean_text, known_subjects
-    from generator.api import InvalidRequest
+async def _plan(config: AppConfig, args: argparse.Namespace, seed: int, registry: StyleRegistry) -> Plan:
+    """The bot's own planning (options, emoji, subject, limits) and safety filter, as in a chat."""
+    from bot.planning import plan_request
+    from bot.safety import BlockListFilter
+    from bot.types import ErrorKind, RequestKind, ServiceError, StickerRequest
 
-    style = registry.summary(style_name)
+    style_name = args.style or config.engine.default_style
+    registry.summary(style_name)  # an unknown or unavailable style: the generator's own sentence
+    request = StickerRequest(
+        platform="cli",
+        user_id="cli",
+        conversation_id="cli",
+        server_id=None,
+        text=args.prompt,
+        kind=RequestKind.COMMAND,
+        style=style_name,
+        count=args.count,
+        seed=seed,
+        outline=False if args.no_outline else None,
+        request_id="cli",
+    )
     try:
-        words = clean_text(text)
-    except PromptError as exc:
+        plan = plan_request(
+            request,
+            styles=registry.summaries(),
+            configured_style=config.engine.default_style,
+        )
+    except ServiceError as exc:
+        if exc.error.kind is ErrorKind.EMPTY_PROMPT:
+            raise InvalidRequest(
+                "The prompt is empty: say what the sticker shows, e.g. 'eating otter'."
+            ) from None
         raise InvalidRequest(exc.error.message) from None
-    if not words:
-        return words  # the engine answers "The prompt is empty"
-    return build_prompt(words, style, known_subjects(registry.summaries())).prompt
+    safety = BlockListFilter.from_config(config.safety.block_list, config.safety.block_list_file)
+    verdict = await safety.check(plan.text)
+    if not verdict.allowed:
+        raise InvalidRequest(verdict.message)
+    return plan
 
 
-async def _generate(
-    config: AppConfig, args: argparse.Namespace, style_name: str, seed: int, count: int
-) -> GenerationResult:
+async def _generate(config: AppConfig, args: argparse.Namespace, seed: int) -> GenerationResult:
     from generator.engine import build_engine
     from generator.styles import StyleRegistry
     from generator.validation import validate_request
 
+    if not 1 <= args.count <= MAX_COUNT:
+        raise InvalidRequest(f"Ask for between 1 and {MAX_COUNT} stickers at once.")
     registry = StyleRegistry.load(config.engine.styles_dir)
+    plan = await _plan(config, args, seed, registry)
     request = GenerationRequest(
-        prompt=_build_prompt(args.prompt, style_name, registry),
-        style=style_name,
-        seed=seed,
-        count=count,
+        prompt=plan.built.prompt,
+        style=plan.style.name,
+        seed=plan.seed,
+        count=plan.count,
         steps=args.steps,
-        outline=False if args.no_outline else None,
+        outline=plan.outline,
         timeout_s=CLI_TIMEOUT_S,
         request_id="cli",
     )
@@ -111,23 +131,6 @@ async def _generate(
         return await engine.generate(request)
     finally:
         await engine.close()
-
-
-def _output_paths(output: str | None, prompt: str, seed: int, count: int) -> list[Path]:
-    """One path per candidate: `-o FILE` for a single sticker, else `DIR/<prompt>-<seed>.webp`."""
-    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "sticker"
-    names = [f"{slug}-{seed + i}.webp" for i in range(max(count, 1))]
-    if output is None:
-        return [Path(name) for name in names]
-    path = Path(output)
-    as_directory = output.endswith(("/", "\\")) or path.is_dir() or count > 1
-    if not as_directory:
-        if path.suffix.lower() != ".webp":
-            raise ValueError(f"output file {output} should end in .webp")
-        return [path]
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{output} is a file; give a directory for {count} stickers")
-    return [path / name for name in names]
 
 
 def register_dev(subparsers: argparse._SubParsersAction) -> None:

@@ -67,7 +67,7 @@ async def test_command_end_to_end(adapter: FakeAdapter, fake_engine: FakeEngine)
     assert webp_size(sticker.data) == (512, 512) == (sticker.width, sticker.height)
     (job,) = fake_engine.ran
     assert job.prompt == "eating, otter, dm-sticker" and job.seed == 42 and job.count == 1
-    assert "nsfw" in (job.negative_prompt or "") and "blurry" in (job.negative_prompt or "")
+    assert job.negative_prompt is None  # ignored at guidance 0, so not sent (nor part of the cache key)
     assert job.request_id == reply.request.request_id
 
 
@@ -471,7 +471,7 @@ async def test_every_engine_error_maps_to_a_user_error(
 
 _HUB_MISSING = api.ModelMissing(
     "Model stabilityai/sdxl-turbo is not in the Hugging Face cache and the hub cannot be reached; download "
-    "it with `huggingface-cli download stabilityai/sdxl-turbo` or point model.path (or --model) at a local "
+    "it with `hf download stabilityai/sdxl-turbo` or point model.path (or --model) at a local "
     "directory.",
     detail="OSError: not cached",
 )

@@ -96,3 +96,72 @@ def test_verbose_also_shows_the_engine_log(tmp_path: Path, config_file: Path, ca
     assert code == 2
     assert "ERROR generator.engine" in lines[0] and "nothing-here" in lines[0]
     assert lines[-1].startswith("stickerbot: ")
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("stickerbot: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_a_missing_hub_model_is_one_clean_sentence(tmp_path: Path, config_file: Path, capsys):
+    """Before: the advice named `huggingface-cli` and the line ended in the library's exception text."""
+    model = "stickerbot-tests/no-such-model"
+    code = main(["generate", "otter", "--config", str(config_file), "--model", model,
+                 "-o", str(tmp_path / "x.webp")])  # fmt: skip
+    assert code == 2
+    line = one_error_line(capsys)
+    assert "`hf download stickerbot-tests/no-such-model`" in line and "huggingface-cli" not in line
+    assert "LocalEntryNotFoundError" not in line and "local_files_only" not in line
+    assert line.endswith("directory.")
+
+
+def test_an_unavailable_style_is_one_clean_sentence(tmp_path: Path, config_file: Path, capsys):
+    styles = tmp_path / "styles"
+    write_style(styles, "otter", loras=[(tmp_path / "gone.safetensors", 1.0)])
+    code = main(["generate", "otter", "--config", str(config_file), "-o", str(tmp_path / "x.webp")])
+    assert code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "stickerbot: The style 'otter' is unavailable right now."  # the reason is logged above
+
+
+def test_several_stickers_never_make_a_folder_named_like_a_file(tmp_path: Path, config_file: Path, capsys):
+    """Before: `-n 2 -o two.webp` created a directory called two.webp."""
+    target = tmp_path / "two.webp"
+    code = main(["generate", "otter", "-n", "2", "-o", str(target), "--config", str(config_file)])
+    assert code == 2
+    assert "give a folder" in one_error_line(capsys)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(("output", "count"), [("missing/x.webp", "1"), ("missing/deeper/", "2")])
+def test_a_missing_parent_folder_is_refused_before_any_work(
+    tmp_path: Path, config_file: Path, capsys, output: str, count: str
+):
+    """The rule `cutout` follows too: only the last folder of `-o DIR/` is ever created. Before,
+    `generate` created any missing folders (and only after drawing)."""
+    code = main(
+        ["generate", "otter", "-n", count, "-o", str(tmp_path / output), "--config", str(config_file)]
+    )
+    assert code == 2
+    assert "does not exist" in one_error_line(capsys)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_the_prompt_is_screened_like_in_a_chat(tmp_path: Path, config_file: Path, capsys):
+    """Before: `generate` skipped the safety filter."""
+    target = tmp_path / "x.webp"
+    code = main(["generate", "sexy otter", "-o", str(target), "--config", str(config_file)])
+    assert code == 2
+    assert "can't make that sticker" in one_error_line(capsys)
+    assert not target.exists()
+
+
+def test_typed_emoji_become_the_expression_like_in_a_chat(tmp_path: Path, config_file: Path):
+    """Before: "😭 otter" reached the model with the emoji in it; now it is drawn as "crying loudly"."""
+    emoji, words = tmp_path / "emoji.webp", tmp_path / "words.webp"
+    common = ["--seed", "5", "--config", str(config_file)]
+    assert main(["generate", "😭 otter", "-o", str(emoji), *common]) == 0
+    assert main(["generate", "crying loudly otter", "-o", str(words), *common]) == 0
+    assert emoji.read_bytes() == words.read_bytes()

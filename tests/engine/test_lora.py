@@ -123,7 +123,7 @@ def test_unreachable_hub_lora_makes_only_that_style_unavailable(
         sp.activate_style("offline-hub")
     assert info.value.user_message == "The style 'offline-hub' is unavailable right now."
     reason = info.value.detail or ""  # for the operator's log: what is missing and how to get it
-    assert "huggingface-cli download stickerbot-tests/not-a-real-repo lora.safetensors" in reason
+    assert "hf download stickerbot-tests/not-a-real-repo lora.safetensors" in reason
     assert render(sp, "fusion").std() > 1.0  # the others keep working
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
@@ -86,11 +86,14 @@ class FakeEngine(StickerEngine):
     async def start(self) -> None:
         self.closed = False
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float | None = None) -> None:
         self.closed = True
 
     def styles(self) -> Sequence[StyleSummary]:
         return list(self._styles.values())
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        return {}
 
     def queue_length(self) -> int:
         return len(self._waiting)

@@ -97,3 +97,20 @@ def test_transparent_png_input(tmp_path) -> None:
     path.write_bytes(buffer.getvalue())
     assert main(["cutout", str(path), "-o", str(tmp_path / "out.webp")]) == 0
     assert decode_sticker((tmp_path / "out.webp").read_bytes()).size[0] == 512
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["-o", "y.png"], "--discord-png"),  # before: WebP bytes were written into y.png
+        (["-o", "y.webp", "--discord-png", "z.webp"], ".png"),
+        (["-o", "no-such-dir/y.webp"], "does not exist"),
+    ],
+)
+def test_outputs_follow_one_rule(photo, tmp_path, capsys, flags, words) -> None:
+    flags = [str(tmp_path / f) if not f.startswith("-") else f for f in flags]
+    code = main(["cutout", str(photo), *flags])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stickerbot: ") and words in err[0]
+    assert [p.name for p in tmp_path.iterdir()] == [photo.name]  # nothing written, no folder made

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -22,6 +23,21 @@ async def test_flood_limit_is_waited_out_and_retried(bot: Harness) -> None:
     [limited, sent] = api.calls_of("sendSticker")
     assert limited.error and "retry after" in limited.error.lower()
     assert sent.error is None and sent.at - limited.at >= 0.9
+
+
+async def test_flood_limit_has_one_retry_layer(harness: Harness) -> None:
+    """AIORateLimiter retries a 429 `rate_limit_retries` times; nothing retries on top of it (before,
+    every Bot API call retried its 429s three more times, so waits multiplied: 2 × 3 attempts here)."""
+    harness.options = replace(harness.options, rate_limit_retries=1)
+    await harness.start()
+    api = harness.api
+    api.inject("sendMessage", "retry_after", times=100, retry_after=1, when=lambda p: "/sticker" in p["text"])
+    api.message_update(GROUP, USER, "/help")
+    help_calls = lambda a: [c for c in a.calls_of("sendMessage") if "/sticker" in c.params["text"]]  # noqa: E731
+    await api.wait_for(lambda a: len(help_calls(a)) == 2, within_s=10, what="the retried call")
+    await asyncio.sleep(2.5)  # long enough for another retry round to show
+    assert len(help_calls(api)) == 2  # one attempt and the rate limiter's one retry, no more
+    assert all(c.error and "retry after" in c.error.lower() for c in help_calls(api))
 
 
 async def test_timeout_is_retried(harness: Harness) -> None:
@@ -123,7 +139,7 @@ async def test_token_never_reaches_the_logs(harness: Harness, caplog: pytest.Log
 
 
 async def test_rejected_token_is_a_clear_startup_error(harness: Harness) -> None:
-    harness.config = replace(harness.config, token="123:wrong")
+    harness.config = harness.config.model_copy(update={"token": "123:wrong"})
     with pytest.raises(TelegramConfigError, match=r"telegram\.token"):
         await harness.start()
     assert harness.adapter is not None
@@ -133,7 +149,7 @@ async def test_rejected_token_is_a_clear_startup_error(harness: Harness) -> None
 def test_missing_token_is_a_clear_config_error(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STICKERBOT_TELEGRAM_TOKEN", raising=False)
     with pytest.raises(TelegramConfigError, match="STICKERBOT_TELEGRAM_TOKEN"):
-        TelegramAdapter(replace(harness.config, token=None), harness.service)
+        TelegramAdapter(harness.config.model_copy(update={"token": None}), harness.service)
 
 
 async def test_unexpected_handler_errors_get_an_apology(
