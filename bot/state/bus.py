@@ -3,8 +3,9 @@
 In process the bus calls the subscribers directly. With Redis it publishes on `sb:room:<room>`
 (one pattern subscription per process); an event carries the publishing process's id and comes back
 to every process, including the publisher, so each process delivers it to its own connections once.
-Presence is a sorted set per room (member = process + connection, score = expiry), renewed by the
-process while the connection is open, so a killed process's people drop out after `presence_ttl_s`.
+Presence is a sorted set per room (member = process + user, score = expiry), renewed by the
+process while the user has a connection there, so a killed process's people drop out after
+`presence_ttl_s`; `count` counts distinct users.
 History is not kept here: it stays in the database.
 """
 
@@ -135,7 +136,9 @@ class RedisRoomBus:
     async def count(self, room: str) -> int:
         if self.link.available:
             try:
-                return int(await self.link.client.zcount(f"{KEY_PREFIX}presence:{room}", time.time(), "+inf"))
+                key = f"{KEY_PREFIX}presence:{room}"
+                live = await self.link.client.zrangebyscore(key, time.time(), "+inf")
+                return len({bytes(m).decode().split(":", 1)[-1] for m in live})  # people, not tabs
             except redis_errors() as exc:
                 self.link.failed(FEATURE, exc)
         return await self.local.count(room)
