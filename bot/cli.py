@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.commands import cutout, generate, run, studio, styles, telegram
+from bot.commands import cluster, cutout, generate, run, studio, styles, telegram
 from bot.config import ConfigError
 from bot.logs import configure_cli_logging
 from generator.api import GeneratorError
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_parser = sub.add_parser("dev", help="developer tools (tiny test model)")
     dev_sub = dev_parser.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
     generate.register_dev(dev_sub)
+    cluster.register_dev(dev_sub)
     _add_verbose_to_commands(parser)
     return parser
 

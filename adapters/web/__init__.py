@@ -16,7 +16,7 @@ from adapters.web.fanout import RoomFanout
 from adapters.web.history import History
 from adapters.web.server import build_app, start_runner
 from bot.config import AppConfig, WebConfig
-from bot.state.access import state_for
+from bot.state.access import database_for, state_for
 from bot.storage import Database, open_database
 from bot.types import StickerServiceAPI
 
@@ -45,7 +45,7 @@ class WebAdapter:
 
     async def build_app(self) -> web.Application:
         """Open the history and build the aiohttp application (tests serve it themselves)."""
-        database: Database | None = getattr(self.service, "database", None)
+        database: Database | None = database_for(self.service)
         if database is None:
             database = self._own_db = await open_database(self.app_config.storage.url, migrate=False)
         history = History(database, limit=self.config.history_limit)

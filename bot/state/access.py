@@ -1,4 +1,5 @@
-"""How adapters reach the shared state: `state_for(service)`, never the service's private attributes."""
+"""How adapters reach storage and shared state: `database_for(service)` and `state_for(service)`, two
+small interfaces instead of reaching into the service's attributes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from typing import Protocol, runtime_checkable
 
 from bot.state.shared import SharedState
+from bot.storage import Database
 
 log = logging.getLogger("stickerbot.state")
 
@@ -15,6 +17,21 @@ class HasSharedState(Protocol):
     """A service that exposes the processes' shared state (`bot.service.StickerService` does)."""
 
     state: SharedState
+
+
+@runtime_checkable
+class HasDatabase(Protocol):
+    """A service whose database adapters may keep their own tables in (`bot.service.StickerService`)."""
+
+    database: Database
+
+
+def database_for(service: object) -> Database | None:
+    """The service's database, or None for a service without one (adapters then keep state in memory
+    or open `storage.url` themselves)."""
+    if isinstance(service, HasDatabase) and isinstance(service.database, Database):
+        return service.database
+    return None
 
 
 _fallbacks: dict[int, SharedState] = {}

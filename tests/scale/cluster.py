@@ -111,6 +111,8 @@ def write_config(
         f"storage:\n  url: {json.dumps(postgres_url)}\n  cache_dir: {directory}/cache\n"
         "limits:\n" + "".join(f"  {k}: {v}\n" for k, v in lim.items()) + "  shutdown_grace_s: 2.0\n"
         f"web:\n  port: {web_port}\n  messages_per_10s: 1000\n"
+        "  max_connections_per_address: 1000\n  max_sessions_per_address: 1000\n"
+        "  max_rooms_per_address: 1000\n  max_pending_per_address: 1000\n"
         f"metrics:\n  enabled: true\n  port: {metrics_port}\n"
         f"{state}{extra}"
     )
@@ -156,6 +158,7 @@ class RoomClient:
         async for msg in self._ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
                 await self.frames.put(json.loads(msg.data))
+        await self.frames.put({"type": "closed"})
 
     async def send(self, kind: str, **fields: Any) -> None:
         assert self._ws is not None
@@ -165,6 +168,8 @@ class RoomClient:
         async with asyncio.timeout(timeout_s):
             while True:
                 frame = await self.frames.get()
+                if frame["type"] in ("closed", "error"):
+                    raise AssertionError(f"the room closed the connection: {frame}")
                 if predicate(frame):
                     return frame
 
