@@ -83,23 +83,26 @@ async def blob_reads(pg_url: str, redis_url: str, rounds: int) -> tuple[float, f
     return _pct(times["pg"], 0.5), _pct(times["redis"], 0.5)
 
 
-async def throughput(bots: list, seconds: float, clients_per_bot: int) -> tuple[int, float]:
+async def throughput(
+    bots: list, seconds: float, clients_per_bot: int, warmup_s: float = 3.0
+) -> tuple[int, float]:
+    """Stickers answered per second over `seconds`, after `warmup_s` of the same load (not counted)."""
     from tests.scale.cluster import RoomClient
 
     done = 0
-    stop_at = time.perf_counter() + seconds
+    start = time.perf_counter()
+    count_from, stop_at = start + warmup_s, start + warmup_s + seconds
 
     async def drive(url: str) -> None:
         nonlocal done
         async with RoomClient(url, name=secrets.token_hex(4), room=f"r{secrets.token_hex(4)}") as client:
             while time.perf_counter() < stop_at:
                 answer = await client.sticker(f"otter {secrets.token_hex(6)}", timeout_s=60)
-                if answer["type"] == "message":
+                if answer["type"] == "message" and count_from <= time.perf_counter() <= stop_at:
                     done += 1
 
-    began = time.perf_counter()
     await asyncio.gather(*(drive(b.url) for b in bots for _ in range(clients_per_bot)))
-    return done, done / (time.perf_counter() - began)
+    return done, done / seconds
 
 
 async def run(seconds: float, clients: int, rounds: int, order: tuple[int, ...] = (1, 2, 2, 1)) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.cache import StickerStore
 from bot.config import AppConfig
+from bot.config_errors import ConfigError
 from bot.limits import FairAdmission
 from bot.state.admission import SharedAdmission
 from bot.state.bus import LocalRoomBus, RedisRoomBus, RoomBus
@@ -19,8 +20,8 @@ from bot.storage import Database
 log = logging.getLogger("stickerbot.state")
 
 
-class StateUnavailable(Exception):
-    """`state.url` names Redis but redis-py is missing or the URL is unusable."""
+class StateUnavailable(ConfigError):
+    """`state.url` names Redis but redis-py is missing or the URL is unusable (one line, no traceback)."""
 
 
 @dataclass
