@@ -228,7 +228,7 @@ class InlineStickers:
         while len(self._recent) > _RECENT_MAX:
             self._recent.popitem(last=False)
         value = json.dumps([dataclasses.astuple(c) for c in candidates]).encode()
-        self.ctx.spawn(state_for(self.ctx.service).keys.put(_shared_key(key), value, _SHARED_TTL_S))
+        self.ctx.tasks.spawn(state_for(self.ctx.service).keys.put(_shared_key(key), value, _SHARED_TTL_S))
 
     async def _shared_recent(self, key: tuple[int, str]) -> tuple[Candidate, ...] | None:
         """Candidates another bot process made for this query (shared state, with a TTL)."""
