@@ -265,7 +265,6 @@ ENV_SECRETS = {
     "STICKERBOT_WEB_ACCESS_TOKEN": "web.access_token",
     "STICKERBOT_WEB_ADMIN_TOKEN": "web.admin_token",
     "STICKERBOT_TELEGRAM_WEBHOOK_SECRET": "telegram.webhook.secret_token",
-    "STICKERBOT_STATE_URL": "state.url",
 }
 
 
@@ -280,7 +279,6 @@ class EnvSettings(BaseSettings):
     web_access_token: str | None = Field(None, repr=False)
     web_admin_token: str | None = Field(None, repr=False)
     telegram_webhook_secret: str | None = Field(None, repr=False)
-    state_url: str | None = Field(None, repr=False)
 
     @classmethod
     def read(cls, env: Mapping[str, str] | None = None) -> EnvSettings:

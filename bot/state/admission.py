@@ -144,6 +144,7 @@ class SharedAdmission:
 
     async def _try(self, key: str, member: str, cap: int) -> bool:
         if not self.link.available:
+            self.link.skipped(FEATURE)
             return False
         try:
             taken = bool(await self._acquire(keys=[key], args=[member, self.lease_ttl_s, cap]))

@@ -93,6 +93,9 @@ class RedisRoomBus:
 
     async def _listen(self) -> None:
         while True:
+            if not self.link.available:  # Redis is known to be down: don't add a failure of our own
+                await asyncio.sleep(self.link.retry_s)
+                continue
             pubsub = self.link.client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(f"{KEY_PREFIX}room:*")

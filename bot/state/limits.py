@@ -78,6 +78,7 @@ class RedisRateLimits:
 
     async def check(self, user_key: str, server_key: str) -> float:
         if not self.link.available:
+            self.link.skipped(FEATURE)
             return await self.local.check(user_key, server_key)
         try:
             wait = await self._script(

@@ -50,6 +50,12 @@ class RedisLink:
             self._warned.add(feature)
             log.warning("Redis unreachable (%s): %s falls back to per-process state", _short(exc), feature)
 
+    def skipped(self, feature: str) -> None:
+        """`feature` used its per-process twin because Redis is known to be down (logged once)."""
+        if feature not in self._warned:
+            self._warned.add(feature)
+            log.warning("Redis unreachable: %s falls back to per-process state", feature)
+
     def mark_down(self) -> None:
         self._down_until = time.monotonic() + self.retry_s
 
