@@ -25,6 +25,7 @@ from bot.config import AppConfig, ConfigError
 from bot.platforms import FIRST_RETRY_S, MAX_RETRY_S, PlatformStarter
 from bot.ports import PORT_KEYS, port_key
 from bot.service import StickerService
+from bot.state import SharedState, open_shared_state
 from bot.types import Adapter
 from generator.api import StickerEngine
 
@@ -68,6 +69,7 @@ class App:
         self._engine_factory = engine_factory
         self._adapter_modules = dict(adapter_modules or {})
         self.service: StickerService | None = None
+        self.state: SharedState | None = None
         self.adapters: list[Adapter] = []
         self._engine_started = False
         self._stopped = False
@@ -91,7 +93,8 @@ class App:
         try:
             if self.engine is None:
                 self.engine = self._engine_factory(self.config)
-            self.service = await StickerService.create(self.config, self.engine)
+            self.state = await open_shared_state(self.config)
+            self.service = await StickerService.create(self.config, self.engine, state=self.state)
             self._housekeeping = asyncio.create_task(self.service.run_housekeeping(), name="housekeeping")
             await self.engine.start()
             self._engine_started = True
@@ -135,6 +138,8 @@ class App:
         if service is not None:
             await service.close()
             service.metrics.stop()
+        if self.state is not None:
+            await self.state.close()
         if self.engine is not None and self._engine_started:
             await self._close_engine()
         log.info("stopped")

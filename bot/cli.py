@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.commands import animate, cutout, generate, run, serve, studio, styles
+from bot.commands import animate, cluster, cutout, generate, run, serve, studio, styles, telegram
 from bot.config import ConfigError
 from bot.logs import configure_cli_logging
 from generator.api import GeneratorError
@@ -30,10 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     styles_sub = styles_parser.add_subparsers(dest="styles_command", required=True, metavar="ACTION")
     styles.register(styles_sub)
     studio.register(styles_sub)
+    telegram.register(sub)
     dev_parser = sub.add_parser("dev", help="developer tools (tiny test model)")
     dev_sub = dev_parser.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
     generate.register_dev(dev_sub)
     animate.register_dev(dev_sub)
+    cluster.register_dev(dev_sub)
     _add_verbose_to_commands(parser)
     return parser
 

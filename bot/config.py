@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config_errors import ConfigError, describe_validation_error, known_keys
@@ -48,6 +48,9 @@ class StorageConfig(Section):
     )
     keep_records_days: float = Field(
         30.0, ge=0, description="results older than this can no longer be rerolled (0 = keep forever)"
+    )
+    pool_size: Positive = Field(
+        10, description="PostgreSQL connections per process (a pool: requests run side by side)"
     )
 
     @field_validator("url")
@@ -163,6 +166,10 @@ class TelegramConfig(Section):
     inline_deadline_s: float = Field(
         6.0, gt=0, description="answer inline queries within this time (Telegram drops late ones)"
     )
+    mode: Literal["polling", "webhook"] | None = Field(
+        None,
+        description="polling | webhook (null: webhook when webhook.url is set); docs/scaling/shared-state.md",
+    )
     webhook: TelegramWebhookConfig = Field(default_factory=TelegramWebhookConfig)
 
 
@@ -177,6 +184,44 @@ class DiscordConfig(Section):
     shards: int | None = Field(
         None, ge=0, description="null = one shard; N = that many shards; 0 = as many as Discord recommends"
     )
+    shard_ids: list[int] = Field(
+        default_factory=list, description="this process's shards of `shards`, e.g. [0] and [1] (empty = all)"
+    )
+
+    @model_validator(mode="after")
+    def _shard_ids(self) -> DiscordConfig:
+        if self.shard_ids:
+            count = self.shards or 0
+            if count < 2:
+                raise invalid("shard_ids needs discord.shards set to the total shard count (2 or more)")
+            if len(set(self.shard_ids)) != len(self.shard_ids) or not all(
+                0 <= i < count for i in self.shard_ids
+            ):
+                raise invalid(f"shard_ids must be distinct shard numbers from 0 to {count - 1}")
+        return self
+
+
+class StateConfig(Section):
+    """State shared by several bot processes (docs/scaling/shared-state.md)."""
+
+    url: str | None = Field(
+        None,
+        repr=False,
+        description="redis://host:6379/0 shares limits, admission, room fan-out (null = in process)",
+    )
+    lease_ttl_s: float = Field(
+        15.0, gt=0, description="a killed process's engine slots come back after this long"
+    )
+    presence_ttl_s: float = Field(
+        30.0, gt=0, description="a killed process's room members drop out after this long"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise invalid("must be redis://host:6379/0, rediss://… or unix:///path (or null)")
+        return value
 
 
 class MetricsConfig(Section):
@@ -207,6 +252,7 @@ class AppConfig(Section):
     web: WebConfig = Field(default_factory=WebConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     source: Path | None = Field(None, exclude=True, description="the file it was loaded from (not a key)")

@@ -23,7 +23,6 @@ from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256
 from bot.config import AppConfig
 from bot.generation import Generations, PositionReporter, server_key
 from bot.inflight import InFlight
-from bot.limits import FairAdmission, RateLimiter
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.planning import Plan, ScopeSettings, fail, needs_parent, needs_screening, plan_request
@@ -32,6 +31,7 @@ from bot.records import RecordStore
 from bot.results import Results
 from bot.safety import BlockListFilter, PromptFilter
 from bot.settings import SettingsStore
+from bot.state.shared import SharedState, local_state
 from bot.storage import Database, DatabaseError, open_database
 from bot.types import (
     ErrorKind,
@@ -71,6 +71,7 @@ class StickerService(StickerServiceAPI):
         metrics: Metrics | None = None,
         owns_database: bool = True,
         owns_engine: bool = False,
+        state: SharedState | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -85,14 +86,9 @@ class StickerService(StickerServiceAPI):
         self.safety: PromptFilter = safety or BlockListFilter.from_config(
             config.safety.block_list, config.safety.block_list_file
         )
-        lim = config.limits
-        self.rate_limits = RateLimiter(
-            user_per_minute=lim.user_per_minute,
-            server_per_minute=lim.server_per_minute,
-            user_burst=lim.user_burst,
-            server_burst=lim.server_burst,
-        )
-        self.admission = FairAdmission(lim.max_in_flight, lim.max_waiting)
+        self.state = state or local_state(config)  # shared by processes when `state.url` is set
+        self.rate_limits = self.state.limits
+        self.admission = self.state.admission
         self.generations = Generations(engine, self.admission, self.metrics)
         self.metrics.track_queue(
             lambda: self.admission.waiting + self.engine.queue_length(), lambda: self.admission.in_flight
@@ -114,19 +110,27 @@ class StickerService(StickerServiceAPI):
         database: Database | None = None,
         safety: PromptFilter | None = None,
         owns_engine: bool = False,
+        state: SharedState | None = None,
     ) -> StickerService:
         """Open the database (migrating it) unless given one, and index the sticker store."""
         owns_database = database is None
-        db = database or await open_database(config.storage.url)
+        db = database or await open_database(config.storage.url, pool_size=config.storage.pool_size)
         try:
-            store = StickerStore(config.storage.cache_dir, config.storage.cache_max_mb * 1024 * 1024)
+            store = (state or local_state(config)).sticker_store(db)
             await asyncio.to_thread(store.load)
         except BaseException:
             if owns_database:
                 await db.close()
             raise
         return cls(
-            config, engine, db, store, safety=safety, owns_database=owns_database, owns_engine=owns_engine
+            config,
+            engine,
+            db,
+            store,
+            safety=safety,
+            owns_database=owns_database,
+            owns_engine=owns_engine,
+            state=state,
         )
 
     async def housekeeping(self) -> None:
@@ -284,7 +288,7 @@ class StickerService(StickerServiceAPI):
 
     async def _handle(self, request: StickerRequest, report: PositionReporter) -> StickerReply:
         plan = await self._plan(request)
-        self._rate_limit(request)
+        await self._rate_limit(request)
         if needs_screening(request):
             verdict = await self.safety.check(plan.text)
             if not verdict.allowed:
@@ -359,7 +363,7 @@ class StickerService(StickerServiceAPI):
             parent=parent,
         )
 
-    def _rate_limit(self, request: StickerRequest) -> None:
+    async def _rate_limit(self, request: StickerRequest) -> None:
         """Charge the user and the server once per request id (parts of one request share it)."""
         if request.request_id in self._charged:
             return
@@ -368,7 +372,7 @@ class StickerService(StickerServiceAPI):
         user = (
             f"{server}:{request.user_id}" if request.limits_key else f"{request.platform}:{request.user_id}"
         )
-        wait = self.rate_limits.check(user, server)
+        wait = await self.rate_limits.check(user, server)
         if wait > 0:
             raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
         self._charged[request.request_id] = None

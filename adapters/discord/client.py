@@ -120,7 +120,8 @@ class ShardedStickerClient(_StickerBehaviour, discord.AutoShardedClient):
 
     async def on_shard_connect(self, shard_id: int) -> None:
         self._connected_shards.add(shard_id)
-        if self.shard_count is not None and len(self._connected_shards) >= self.shard_count:
+        expected = len(self.shard_ids) if self.shard_ids else self.shard_count  # this process's shards
+        if expected is not None and len(self._connected_shards) >= expected:
             self.connected.set()
 
 
@@ -133,4 +134,6 @@ def build_client(ctx: DiscordContext, *, gateway: yarl.URL | None) -> discord.Cl
     options: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
     if shards is None or shards == 1:
         return StickerClient(ctx, **options)
+    if ctx.config.shard_ids:  # several processes split the shards: this one runs these
+        options["shard_ids"] = list(ctx.config.shard_ids)
     return ShardedStickerClient(ctx, gateway=gateway, shard_count=shards if shards > 0 else None, **options)

@@ -36,7 +36,9 @@ from adapters.telegram.reactions import Reactions
 from adapters.telegram.start_links import StartLinks
 from adapters.telegram.store import TelegramStore
 from adapters.telegram.uploads import StickerUploads
+from adapters.telegram.webhook import WebhookServer, start_webhook
 from bot.config import AppConfig, ConfigError, TelegramConfig, required_secret
+from bot.state.access import state_for
 from bot.types import PlatformUnreachable, StickerServiceAPI
 
 log = logging.getLogger("adapters.telegram")
@@ -122,12 +124,13 @@ class TelegramAdapter:
             store=store,
             uploads=StickerUploads(store, config.storage_chat_id),
         )
+        self.webhook: WebhookServer | None = None
         self.application = self._build(resolve_token(config))
 
     def _build(self, token: str) -> Application:
         _keep_token_out_of_logs(token)
         o = self.options
-        app = (
+        builder = (
             ApplicationBuilder()
             .token(token)
             .base_url(self.config.base_url)
@@ -147,8 +150,10 @@ class TelegramAdapter:
                     max_retries=o.rate_limit_retries,
                 )
             )
-            .build()
         )
+        if self.webhook_mode:  # updates come from adapters/telegram/webhook.py, not PTB's updater
+            builder = builder.updater(None)
+        app = builder.build()
         links = StartLinks()
         commands = Commands(self.ctx, links)
         inline = InlineStickers(self.ctx, links)
@@ -171,7 +176,7 @@ class TelegramAdapter:
 
     @property
     def webhook_mode(self) -> bool:
-        return bool(self.config.webhook.url)
+        return self.config.mode == "webhook" or (self.config.mode is None and bool(self.config.webhook.url))
 
     async def start(self) -> None:
         """Connect and serve; `PlatformUnreachable` when the Bot API can't be reached (retried by the app)."""
@@ -184,6 +189,9 @@ class TelegramAdapter:
 
     async def _undo_start(self) -> None:
         app = self.application
+        if self.webhook is not None:
+            await self.webhook.stop()
+            self.webhook = None
         with contextlib.suppress(TelegramError, RuntimeError):
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
@@ -203,22 +211,12 @@ class TelegramAdapter:
         self.ctx.bot_username = app.bot.username
         await best_effort(lambda: app.bot.set_my_commands(COMMANDS), what="setMyCommands")
         await app.start()
-        updater = app.updater
-        assert updater is not None
         if self.webhook_mode:
-            hook = self.config.webhook
-            await updater.start_webhook(
-                listen=hook.listen,
-                port=hook.port,
-                url_path=urlsplit(hook.url or "").path.lstrip("/"),
-                webhook_url=hook.url,
-                secret_token=hook.secret_token,
-                allowed_updates=ALLOWED_UPDATES,
-            )
-            log.info(
-                "telegram: webhook listening on %s:%s as @%s", hook.listen, hook.port, self.ctx.bot_username
-            )
+            self.webhook = await start_webhook(self.config, app, state_for(self.ctx.service).keys)
+            log.info("telegram: webhook on %s:%s as @%s", *self.webhook.where, self.ctx.bot_username)
         else:
+            updater = app.updater
+            assert updater is not None
             await updater.start_polling(
                 timeout=self.options.poll_timeout_s,
                 allowed_updates=ALLOWED_UPDATES,
@@ -229,6 +227,8 @@ class TelegramAdapter:
     async def stop(self) -> None:
         """Stop fetching, let in-flight replies finish (bounded by `stop_grace_s`), disconnect."""
         app = self.application
+        if self.webhook is not None:
+            await self.webhook.stop()
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:

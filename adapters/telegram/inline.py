@@ -13,6 +13,9 @@ next identical query. A button continues in the private chat when nothing could 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -36,6 +39,7 @@ from adapters.telegram.errors import best_effort
 from adapters.telegram.inline_uploads import Candidate, CandidateUploads, made
 from adapters.telegram.parsing import inline_request
 from adapters.telegram.start_links import StartLinks
+from bot.state.access import state_for
 from bot.types import StickerReply, StickerRequest
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ CANDIDATES = 4
 MAX_DEADLINE_S = 9.0  # Telegram rejects answers after roughly 10 s ("query is too old")
 COMPLETE_CACHE_S = 30  # Telegram may reuse a complete answer for this user and query
 _RECENT_MAX = 512
+_SHARED_TTL_S = 3600.0  # inline answers other bot processes may reuse
 _ANSWER_RESERVE_S = 0.3  # kept for the answerInlineQuery call itself
 
 
@@ -121,8 +126,9 @@ class InlineStickers:
         if late is not None:
             # The same query is still being made for an earlier keystroke: wait for it, not anew.
             await asyncio.wait({late}, timeout=max(deadline - loop.time() - _ANSWER_RESERVE_S, 0.0))
-        cached = self._recent.get(key)
+        cached = self._recent.get(key) or await self._shared_recent(key)
         if cached:
+            self._recent[key] = cached
             self._recent.move_to_end(key)
             await self._answer(query, cached, cache_time=COMPLETE_CACHE_S)
             return
@@ -221,6 +227,18 @@ class InlineStickers:
         self._recent.move_to_end(key)
         while len(self._recent) > _RECENT_MAX:
             self._recent.popitem(last=False)
+        value = json.dumps([dataclasses.astuple(c) for c in candidates]).encode()
+        self.ctx.tasks.spawn(state_for(self.ctx.service).keys.put(_shared_key(key), value, _SHARED_TTL_S))
+
+    async def _shared_recent(self, key: tuple[int, str]) -> tuple[Candidate, ...] | None:
+        """Candidates another bot process made for this query (shared state, with a TTL)."""
+        raw = await state_for(self.ctx.service).keys.get(_shared_key(key))
+        if raw is None:
+            return None
+        try:
+            return tuple(Candidate(*item) for item in json.loads(raw))
+        except (ValueError, TypeError):
+            return None
 
     def _continue_button(self, text: str, label: str) -> InlineQueryResultsButton:
         return InlineQueryResultsButton(label[:64], start_parameter=self.links.encode(text))
@@ -245,6 +263,10 @@ class InlineStickers:
             lambda: query.answer(results, cache_time=cache_time, is_personal=True, button=button),
             what=f"answerInlineQuery {query.id}",
         )
+
+
+def _shared_key(key: tuple[int, str]) -> str:
+    return f"tg:inline:{key[0]}:{hashlib.sha256(key[1].encode()).hexdigest()[:32]}"
 
 
 def _add_button(record_id: str | None, index: int) -> InlineKeyboardMarkup | None:

@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any, Protocol
 
+from bot.state.access import database_for
 from bot.storage.migrations import register_migrations
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class TelegramStore:
 
     @classmethod
     def for_service(cls, service: object) -> TelegramStore:
-        database = getattr(service, "database", None)
+        database = database_for(service)
         if database is None:
             log.warning("telegram: the service has no database; file ids and packs are kept in memory")
         return cls(database)

@@ -12,9 +12,11 @@ import logging
 from aiohttp import web
 
 from adapters.web.chat import ChatRoom
+from adapters.web.fanout import RoomFanout
 from adapters.web.history import History
 from adapters.web.server import build_app, start_runner
 from bot.config import AppConfig, WebConfig
+from bot.state.access import database_for, state_for
 from bot.storage import Database, open_database
 from bot.types import StickerServiceAPI
 
@@ -43,7 +45,7 @@ class WebAdapter:
 
     async def build_app(self) -> web.Application:
         """Open the history and build the aiohttp application (tests serve it themselves)."""
-        database: Database | None = getattr(self.service, "database", None)
+        database: Database | None = database_for(self.service)
         if database is None:
             database = self._own_db = await open_database(self.app_config.storage.url, migrate=False)
         history = History(database, limit=self.config.history_limit)
@@ -51,6 +53,10 @@ class WebAdapter:
         chat = self.chat = ChatRoom(
             self.config, self.service, history, stop_grace_s=self.app_config.limits.shutdown_grace_s
         )
+        state = state_for(self.service)
+        chat.fanout = RoomFanout(chat.rooms, state.bus, shared=state.shared)
+        chat.poster.fanout = chat.fanout
+        await chat.fanout.start()
         app = build_app(chat)
 
         async def on_shutdown(_app: web.Application) -> None:

@@ -18,6 +18,7 @@ import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from adapters.web.fanout import RoomFanout
 from adapters.web.guards import AddressBook
 from adapters.web.handlers import FrameHandlers, room_scope
 from adapters.web.history import History
@@ -43,6 +44,7 @@ from adapters.web.protocol import (
 from adapters.web.rooms import Client, Rooms
 from bot.config import WebConfig
 from bot.emoji import EMOJI_EXPRESSIONS, display_emoji
+from bot.state.bus import LocalRoomBus
 from bot.types import StickerServiceAPI
 
 log = logging.getLogger("stickerbot.web")
@@ -114,6 +116,7 @@ class ChatRoom:
         self.service = service
         self.history = history
         self.rooms = Rooms()
+        self.fanout = RoomFanout(self.rooms, LocalRoomBus(), shared=False)  # the adapter may share it
         self.identity = Identity(config)
         self.book = AddressBook(config)
         self.poster = Poster(history, self.rooms)
@@ -211,7 +214,7 @@ class ChatRoom:
             raise
         client.start_writer(welcome, sent_ids)
         if first:
-            room.announce("joined", client)
+            self.fanout.announce(room, "joined", client)
         self._warn_if_unavailable(client)
         return client
 
@@ -300,7 +303,7 @@ class ChatRoom:
         self.book.disconnected(client.address, client.session, client.room)
         room = self.rooms.leave(client)
         if room is not None:
-            room.announce("left", client)
+            self.fanout.announce(room, "left", client)
         self.jobs.abandon(client)
 
     async def sticker_bytes(self, sha256: str) -> bytes | None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.web.history import ChatMessage, History
 from adapters.web.rooms import Rooms
 from bot.storage import DatabaseError
+
+if TYPE_CHECKING:
+    from adapters.web.fanout import RoomFanout
 
 log = logging.getLogger("stickerbot.web")
 
@@ -30,6 +33,7 @@ class Poster:
         self._unkept_ids = itertools.count(-1, -1)
         self._warned_at = -float("inf")
         self.failures = 0  # writes that failed since start (also what the warnings count)
+        self.fanout: RoomFanout | None = None  # set by the adapter: room events across bot processes
 
     async def post(
         self,
@@ -69,6 +73,9 @@ class Poster:
                 record_id=record_id,
                 meta=dict(meta or {}),
             )
+        if self.fanout is not None:  # every bot process's connections (adapters/web/fanout.py)
+            await self.fanout.publish(room, "message", message=msg.to_wire())
+            return msg
         live = self.rooms.peek(room)  # everyone may have left while a sticker was drawn
         if live is not None:
             live.broadcast("message", message=msg.to_wire())

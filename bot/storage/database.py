@@ -2,9 +2,11 @@
 
 Callers write SQL once with `?` placeholders; for PostgreSQL they are translated to `%s`.
 SQLite runs on one dedicated thread (so the event loop never blocks) in WAL mode with
-`synchronous=FULL`: a committed transaction survives a killed process. Statements and
+`synchronous=FULL`: a committed transaction survives a killed process. Its statements and
 transactions are serialised by an asyncio lock, so a transaction never interleaves with
-another coroutine's statements.
+another coroutine's statements. PostgreSQL runs on a `psycopg_pool.AsyncConnectionPool`:
+concurrent requests use their own connections instead of queueing behind one, and a
+transaction keeps one connection for its whole block.
 
 Portable SQL that both engines accept: TEXT, INTEGER, BIGINT, DOUBLE PRECISION,
 `INSERT … ON CONFLICT (…) DO UPDATE SET … = excluded.…`, `INSERT … RETURNING …`.
@@ -82,36 +84,38 @@ def to_pyformat(sql: str) -> str:
 class Transaction:
     """Statements run inside one `Database.transaction()`; committed together or not at all."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, conn: Any = None) -> None:
         self._db = db
+        self._conn = conn  # PostgreSQL: the pooled connection the transaction holds
 
     @property
     def dialect(self) -> Dialect:
         return self._db.dialect
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        return await self._db._execute_raw(sql, params)
+        return await self._db._execute_raw(sql, params, self._conn)
 
     async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
-        await self._db._executemany_raw(sql, rows)
+        await self._db._executemany_raw(sql, rows, self._conn)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        rows = await self._db._fetch_raw(sql, params, one=True)
+        rows = await self._db._fetch_raw(sql, params, one=True, conn=self._conn)
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self._db._fetch_raw(sql, params, one=False)
+        return await self._db._fetch_raw(sql, params, one=False, conn=self._conn)
 
 
 class Database:
-    """One connection to SQLite or PostgreSQL, used from asyncio.
+    """SQLite (one connection) or PostgreSQL (a connection pool), used from asyncio.
 
     Open with `await Database.open(url)` (or `open_database`). Methods: `execute`,
     `executemany`, `fetchone`, `fetchall`, `transaction()` and `migrate()`.
     """
 
-    def __init__(self, url: str, dialect: Dialect) -> None:
+    def __init__(self, url: str, dialect: Dialect, *, pool_size: int = 10) -> None:
         self.url = url
+        self.pool_size = max(1, pool_size)
         self.dialect: Dialect = dialect
         self._lock = asyncio.Lock()
         self._closed = False
@@ -119,17 +123,17 @@ class Database:
         self._sqlite: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         # PostgreSQL
-        self._pg: Any = None
+        self._pool: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    async def open(cls, url: str) -> Database:
+    async def open(cls, url: str, *, pool_size: int = 10) -> Database:
         scheme = urlsplit(url).scheme
         if scheme == "sqlite":
             db = cls(url, "sqlite")
             await db._open_sqlite()
         elif scheme in ("postgresql", "postgres"):
-            db = cls(url, "postgresql")
+            db = cls(url, "postgresql", pool_size=pool_size)
             await db._open_postgres()
         else:
             raise DatabaseError(
@@ -159,11 +163,23 @@ class Database:
 
     async def _open_postgres(self) -> None:
         import psycopg
+        from psycopg_pool import AsyncConnectionPool
 
-        try:
-            self._pg = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        try:  # one direct connection first: its error names the cause (the pool's would be a timeout)
+            probe = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot connect to PostgreSQL at {redact_url(self.url)}: {exc}") from exc
+        await probe.close()
+        self._pool = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self.pool_size,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,  # a connection the server dropped is replaced
+            open=False,
+            name="stickerbot",
+        )
+        await self._pool.open(wait=True, timeout=30)
 
     async def close(self) -> None:
         if self._closed:
@@ -176,9 +192,9 @@ class Database:
                 self._sqlite = None
             if self._thread is not None:
                 self._thread.shutdown(wait=True)
-            if self._pg is not None:
-                await self._pg.close()
-                self._pg = None
+            if self._pool is not None:
+                await self._pool.close()
+                self._pool = None
 
     @property
     def closed(self) -> bool:
@@ -193,8 +209,10 @@ class Database:
     # ------------------------------------------------------------------ public statements
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction; returns the affected row count."""
+        if self.dialect == "postgresql":
+            async with self._connection() as conn:
+                return await self._execute_raw(sql, params, conn)
         async with self._lock:
-            await self._reconnect_if_broken()
             return await self._execute_raw(sql, params)
 
     async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
@@ -202,15 +220,15 @@ class Database:
             await tx.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._lock:
-            await self._reconnect_if_broken()
-            rows = await self._fetch_raw(sql, params, one=True)
+        rows = await self.fetchall(sql, params, _one=True)
         return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+    async def fetchall(self, sql: str, params: Params = (), *, _one: bool = False) -> list[Row]:
+        if self.dialect == "postgresql":
+            async with self._connection() as conn:
+                return await self._fetch_raw(sql, params, one=_one, conn=conn)
         async with self._lock:
-            await self._reconnect_if_broken()
-            return await self._fetch_raw(sql, params, one=False)
+            return await self._fetch_raw(sql, params, one=_one)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -218,9 +236,12 @@ class Database:
 
         Use only `tx` inside the block: calling `db.execute` there would wait for the lock the
         transaction holds."""
+        if self.dialect == "postgresql":
+            async with self._connection() as conn, conn.transaction():
+                yield Transaction(self, conn)
+            return
         async with self._lock:
             self._check_open()
-            await self._reconnect_if_broken()
             if self.dialect == "sqlite":
                 await self._sqlite_call(lambda c: c.execute("BEGIN IMMEDIATE"))
                 try:
@@ -230,23 +251,22 @@ class Database:
                     raise
                 else:
                     await self._sqlite_call(lambda c: c.execute("COMMIT"))
-            else:
-                async with self._pg.transaction():
-                    yield Transaction(self)
 
     # ------------------------------------------------------------------ internals (lock held)
-    async def _reconnect_if_broken(self) -> None:
-        """PostgreSQL: replace a connection the server dropped (restart, idle timeout) before use."""
-        if self.dialect != "postgresql" or self._closed:
-            return
-        if self._pg is not None and not self._pg.broken and not self._pg.closed:
-            return
-        log.warning("reconnecting to PostgreSQL at %s", redact_url(self.url))
-        if self._pg is not None:
-            with contextlib.suppress(Exception):
-                await self._pg.close()
-        self._pg = None
-        await self._open_postgres()
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled PostgreSQL connection for one statement or transaction."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        self._check_open()
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise DatabaseError(f"PostgreSQL at {redact_url(self.url)} gave no connection: {exc}") from exc
+        except psycopg.OperationalError as exc:  # the connection broke mid-statement
+            raise DatabaseError(f"PostgreSQL error: {exc}") from exc
 
     def _check_open(self) -> None:
         if self._closed:
@@ -265,23 +285,23 @@ class Database:
         except sqlite3.Error as exc:
             raise DatabaseError(f"SQLite error: {exc}") from exc
 
-    async def _execute_raw(self, sql: str, params: Params) -> int:
+    async def _execute_raw(self, sql: str, params: Params, conn: Any = None) -> int:
         if self.dialect == "sqlite":
             return await self._sqlite_call(lambda c: c.execute(sql, tuple(params)).rowcount)
         self._check_open()
-        async with self._pg.cursor() as cur:
+        async with conn.cursor() as cur:
             await self._pg_run(cur.execute(to_pyformat(sql), tuple(params)))
             return cur.rowcount
 
-    async def _executemany_raw(self, sql: str, rows: Sequence[Params]) -> None:
+    async def _executemany_raw(self, sql: str, rows: Sequence[Params], conn: Any = None) -> None:
         if self.dialect == "sqlite":
             await self._sqlite_call(lambda c: c.executemany(sql, [tuple(r) for r in rows]))
             return
         self._check_open()
-        async with self._pg.cursor() as cur:
+        async with conn.cursor() as cur:
             await self._pg_run(cur.executemany(to_pyformat(sql), [tuple(r) for r in rows]))
 
-    async def _fetch_raw(self, sql: str, params: Params, *, one: bool) -> list[Row]:
+    async def _fetch_raw(self, sql: str, params: Params, *, one: bool, conn: Any = None) -> list[Row]:
         if self.dialect == "sqlite":
 
             def run(c: sqlite3.Connection) -> list[Row]:
@@ -294,7 +314,7 @@ class Database:
 
             return await self._sqlite_call(run)
         self._check_open()
-        async with self._pg.cursor() as cur:
+        async with conn.cursor() as cur:
             await self._pg_run(cur.execute(to_pyformat(sql), tuple(params)))
             if cur.description is None:
                 return []
@@ -312,9 +332,9 @@ class Database:
             raise DatabaseError(f"PostgreSQL error: {exc}") from exc
 
 
-async def open_database(url: str, *, migrate: bool = True) -> Database:
+async def open_database(url: str, *, migrate: bool = True, pool_size: int = 10) -> Database:
     """Open the database at `url` and (by default) apply every registered migration."""
-    db = await Database.open(url)
+    db = await Database.open(url, pool_size=pool_size)
     if migrate:
         try:
             await db.migrate()

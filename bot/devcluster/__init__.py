@@ -1,0 +1,1 @@
+"""`stickerbot dev cluster`: the multi-process layout on one machine (Redis, PostgreSQL, two bots)."""

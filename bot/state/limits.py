@@ -1,0 +1,91 @@
+"""Per-user and per-server token buckets: in process, or in Redis (one Lua script, so the check and the
+take are one atomic step whichever process runs them, against Redis's clock).
+
+`RateLimits.check(user_key, server_key)` returns 0 when admitted (one token taken from both buckets),
+else the seconds to wait. The Redis version falls back to the process's own buckets while Redis is
+unreachable (logged once), so stickers keep coming.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from bot.config import LimitsConfig
+from bot.limits import RateLimiter
+from bot.state.redis_link import KEY_PREFIX, RedisLink, redis_errors
+
+FEATURE = "rate limits"
+
+# KEYS: user bucket, server bucket. ARGV: user rate/s, user capacity, server rate/s, server capacity.
+# A bucket is a hash {tokens, ts}; a missing bucket is full. Returns the wait as a string ("0" = taken).
+TOKEN_BUCKETS_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local function level(key, rate, cap)
+  local v = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens, ts = tonumber(v[1]), tonumber(v[2])
+  if tokens == nil or ts == nil then return cap end
+  return math.min(cap, tokens + math.max(0, now - ts) * rate)
+end
+local ur, uc = tonumber(ARGV[1]), tonumber(ARGV[2])
+local sr, sc = tonumber(ARGV[3]), tonumber(ARGV[4])
+local u = level(KEYS[1], ur, uc)
+local s = level(KEYS[2], sr, sc)
+local wait = 0
+if u < 1 then wait = math.max(wait, (1 - u) / ur) end
+if s < 1 then wait = math.max(wait, (1 - s) / sr) end
+if wait > 0 then return string.format('%.3f', wait) end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', u - 1), 'ts', string.format('%.6f', now))
+redis.call('HSET', KEYS[2], 'tokens', string.format('%.6f', s - 1), 'ts', string.format('%.6f', now))
+redis.call('EXPIRE', KEYS[1], math.ceil(uc / ur) + 1)
+redis.call('EXPIRE', KEYS[2], math.ceil(sc / sr) + 1)
+return '0'
+"""
+
+
+class RateLimits(Protocol):
+    async def check(self, user_key: str, server_key: str) -> float: ...
+
+
+class LocalRateLimits:
+    """The process's own buckets (`bot.limits.RateLimiter`)."""
+
+    def __init__(self, config: LimitsConfig) -> None:
+        self.limiter = RateLimiter(
+            user_per_minute=config.user_per_minute,
+            server_per_minute=config.server_per_minute,
+            user_burst=config.user_burst,
+            server_burst=config.server_burst,
+        )
+
+    async def check(self, user_key: str, server_key: str) -> float:
+        return self.limiter.check(user_key, server_key)
+
+
+class RedisRateLimits:
+    """The same buckets in Redis, shared by every process using the same `state.url`."""
+
+    def __init__(self, link: RedisLink, config: LimitsConfig) -> None:
+        self.link = link
+        self.local = LocalRateLimits(config)
+        self._args = (
+            config.user_per_minute / 60.0,
+            max(1.0, float(config.user_burst)),
+            config.server_per_minute / 60.0,
+            max(1.0, float(config.server_burst)),
+        )
+        self._script: Any = link.client.register_script(TOKEN_BUCKETS_LUA)
+
+    async def check(self, user_key: str, server_key: str) -> float:
+        if not self.link.available:
+            self.link.skipped(FEATURE)
+            return await self.local.check(user_key, server_key)
+        try:
+            wait = await self._script(
+                keys=[f"{KEY_PREFIX}tb:u:{user_key}", f"{KEY_PREFIX}tb:s:{server_key}"], args=self._args
+            )
+        except redis_errors() as exc:
+            self.link.failed(FEATURE, exc)
+            return await self.local.check(user_key, server_key)
+        self.link.recovered(FEATURE)
+        return float(wait)
