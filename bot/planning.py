@@ -28,7 +28,7 @@ from bot.prompts import (
 from bot.safety import negative_prompt
 from bot.settings import DEFAULT_STYLE
 from bot.types import ErrorKind, RequestKind, ServiceError, StickerRecord, StickerRequest, UserError
-from generator.api import MAX_PROMPT_CHARS, StyleSummary
+from generator.api import MAX_PROMPT_CHARS, GenerationRequest, StyleSummary
 
 REDO_KINDS = frozenset({RequestKind.REROLL, RequestKind.VARIATIONS})
 UNSCREENED_KINDS = frozenset({RequestKind.REACTION, RequestKind.REROLL, RequestKind.VARIATIONS})
@@ -62,6 +62,23 @@ class Plan:
     outline: bool | None
     negative: str
     emoji: str
+
+
+def generation_request(
+    plan: Plan, *, request_id: str, steps: int | None = None, timeout_s: float | None = None
+) -> GenerationRequest:
+    """The engine's job for `plan` (candidate i uses seed `plan.seed + i`)."""
+    return GenerationRequest(
+        prompt=plan.built.prompt,
+        style=plan.style.name,
+        seed=plan.seed,
+        count=plan.count,
+        negative_prompt=plan.negative,
+        steps=steps,
+        outline=plan.outline,
+        timeout_s=timeout_s,
+        request_id=request_id,
+    )
 
 
 def needs_parent(request: StickerRequest) -> bool:

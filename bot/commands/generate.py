@@ -8,7 +8,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from bot.commands import outputs
-from generator.api import MAX_COUNT, GenerationRequest, GenerationResult, InvalidRequest
+from generator.api import MAX_COUNT, GenerationResult, InvalidRequest
 
 if TYPE_CHECKING:
     from bot.config import AppConfig
@@ -107,6 +107,7 @@ async def _plan(config: AppConfig, args: argparse.Namespace, seed: int, registry
 
 
 async def _generate(config: AppConfig, args: argparse.Namespace, seed: int) -> GenerationResult:
+    from bot.planning import generation_request
     from generator.engine import build_engine
     from generator.styles import StyleRegistry
     from generator.validation import validate_request
@@ -115,17 +116,7 @@ async def _generate(config: AppConfig, args: argparse.Namespace, seed: int) -> G
         raise InvalidRequest(f"Ask for between 1 and {MAX_COUNT} stickers at once.")
     registry = StyleRegistry.load(config.engine.styles_dir)
     plan = await _plan(config, args, seed, registry)
-    request = GenerationRequest(
-        prompt=plan.built.prompt,
-        style=plan.style.name,
-        seed=plan.seed,
-        count=plan.count,
-        negative_prompt=plan.negative,
-        steps=args.steps,
-        outline=plan.outline,
-        timeout_s=CLI_TIMEOUT_S,
-        request_id="cli",
-    )
+    request = generation_request(plan, request_id="cli", steps=args.steps, timeout_s=CLI_TIMEOUT_S)
     validate_request(request, {style.name: style for style in registry.summaries()})  # before loading
     engine = build_engine(config.model, config.engine, registry=registry)
     await engine.start()
