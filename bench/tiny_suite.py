@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.fixtures import sticker_like_image, write_style
@@ -187,8 +187,10 @@ def _batching_throughput(
     print(f"throughput: {opts.concurrent} concurrent requests, micro-batching on vs off", flush=True)
     queue = max(engine_cfg.queue_size, opts.concurrent)
     engines = {
-        "on": build_engine(model_cfg, replace(engine_cfg, queue_size=queue)),
-        "off": build_engine(model_cfg, replace(engine_cfg, queue_size=queue, max_batch_size=1)),
+        "on": build_engine(model_cfg, engine_cfg.model_copy(update={"queue_size": queue})),
+        "off": build_engine(
+            model_cfg, engine_cfg.model_copy(update={"queue_size": queue, "max_batch_size": 1})
+        ),
     }
     rates = asyncio.run(_alternating_bursts(engines, opts))
     report.raw["throughput_rps"] = rates

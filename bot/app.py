@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.config import AppConfig, ConfigError
 from bot.platforms import FIRST_RETRY_S, MAX_RETRY_S, PlatformStarter
+from bot.ports import PORT_KEYS, port_key
 from bot.service import StickerService
 from bot.types import Adapter
 from generator.api import StickerEngine
@@ -87,10 +88,12 @@ class App:
             await self.engine.start()
             self._engine_started = True
             if self.config.metrics.enabled:
-                self.service.metrics.serve(self.config.metrics.host, self.config.metrics.port)
+                with port_key("metrics.port", self.config):
+                    self.service.metrics.serve(self.config.metrics.host, self.config.metrics.port)
             for name, module in modules.items():
                 adapter = module.create_adapter(getattr(self.config, name), self.service, self.config)
-                await self.platforms.start(name, adapter)  # unreachable: retried in the background
+                with port_key(PORT_KEYS.get(name, f"{name}.port"), self.config):
+                    await self.platforms.start(name, adapter)  # unreachable: retried in the background
                 self.adapters.append(adapter)
         except BaseException:
             await self.stop()
@@ -140,8 +143,8 @@ class App:
         if not self._engine_started:
             return
         self._engine_started = False
-        try:
-            await self.engine.close()
+        try:  # bounded: a hung model call must not keep SIGTERM from ending the process
+            await self.engine.close(timeout_s=self.config.limits.shutdown_grace_s)
         except Exception:
             log.exception("engine close failed")
 

@@ -1,134 +1,179 @@
-"""Typed configuration: one section per component, loaded from YAML and validated at start-up.
+"""Typed configuration: one pydantic model per component, loaded from YAML and validated at start-up.
 
-`config.example.yaml` documents every key. Secrets (bot tokens) come from the environment
-(`STICKERBOT_TELEGRAM_TOKEN`, `STICKERBOT_DISCORD_TOKEN`) or the file, and are never logged:
-their dataclass fields are `repr=False`.
+`config.example.yaml` shows every key; docs/running/config.md is generated from these models.
+Secrets (bot tokens) come from the environment (`STICKERBOT_TELEGRAM_TOKEN`, …, read by
+pydantic-settings) or the file, and are never shown: their fields are `repr=False`.
+Validation errors become one line naming the file and the key (see `bot.config_errors`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
+import logging
 import os
-import types
-import typing
+import stat
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal
 
 import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from generator.options import EngineConfig, ModelConfig
+from bot.config_errors import ConfigError, describe_validation_error, known_keys
+from generator.options import EngineConfig, ModelConfig, Positive, Section, invalid
 from generator.styles import SHIPPED_STYLES_DIR
 
-__all__ = ["AppConfig", "ConfigError", "EngineConfig", "ModelConfig", "load_config", "validate_config"]
+__all__ = [
+    "AppConfig",
+    "ConfigError",
+    "EngineConfig",
+    "EnvSettings",
+    "ModelConfig",
+    "load_config",
+    "validate_config",
+]
 
-T = TypeVar("T")
-
-
-@dataclass
-class StorageConfig:
-    url: str = "sqlite:///data/stickerbot.db"
-    cache_dir: str = "data/cache"
-    cache_max_mb: int = 512
-    keep_records_days: float = 30.0  # results older than this can no longer be rerolled (0 = keep forever)
-
-
-@dataclass
-class LimitsConfig:
-    user_per_minute: int = 10
-    server_per_minute: int = 60
-    max_in_flight: int = 8  # requests handed to the engine at once; the rest wait round-robin per server
-    user_burst: int = 5  # requests a user may send back to back before the per-minute rate applies
-    server_burst: int = 30
-    max_waiting: int = 500  # requests waiting for an engine slot before new ones are told "busy"
-    shutdown_grace_s: float = 20.0  # on SIGINT/SIGTERM, how long in-flight requests may finish
-    request_deadline_s: float = 120.0  # one request end to end (waiting included); then "took too long"
+log = logging.getLogger(__name__)
 
 
-@dataclass
-class SafetyConfig:
-    block_list: list[str] = field(default_factory=list)  # extra words, added to the built-in list
-    block_list_file: str | None = None
+class StorageConfig(Section):
+    url: str = Field(
+        "sqlite:///data/stickerbot.db", description="sqlite:///path/to/file.db or postgresql://user@host/db"
+    )
+    cache_dir: str = Field("data/cache", description="generated stickers, content-addressed")
+    cache_max_mb: Positive = Field(
+        512, description="the cache deletes least recently used stickers beyond this"
+    )
+    keep_records_days: float = Field(
+        30.0, ge=0, description="results older than this can no longer be rerolled (0 = keep forever)"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise invalid("must be sqlite:///path/to/file.db or postgresql://user@host/db")
+        return value
+
+
+class LimitsConfig(Section):
+    user_per_minute: Positive = Field(10, description="sustained requests per user per minute …")
+    server_per_minute: Positive = Field(
+        60, description="the same for a whole server (guild / group chat / web room)"
+    )
+    max_in_flight: Positive = Field(
+        8, description="requests handed to the engine at once; the rest wait round-robin per server"
+    )
+    user_burst: Positive = Field(
+        5, description="requests a user may send back to back before the rate applies"
+    )
+    server_burst: Positive = Field(30, description="the burst for a whole server")
+    max_waiting: Positive = Field(500, description='waiting requests before new ones are told "busy"')
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="on SIGINT/SIGTERM, how long in-flight requests may finish"
+    )
+    request_deadline_s: float = Field(
+        120.0, gt=0, description='one request end to end, waiting in line included; then "took too long"'
+    )
+
+
+class SafetyConfig(Section):
+    block_list: list[str] = Field(default_factory=list, description="extra words, added to the built-in list")
+    block_list_file: str | None = Field(
+        None, description="a text file with one blocked word/phrase per line (# comments)"
+    )
     negative_prompt: str = "nsfw, nude, gore, blood, text, watermark, signature, blurry, lowres"
 
 
-@dataclass
-class WebConfig:
+class WebConfig(Section):
     enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = Field("127.0.0.1", description="bind address; keep 127.0.0.1 unless behind a reverse proxy")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port of the chat room")
     default_room: str = "lobby"
-    access_token: str | None = field(default=None, repr=False)
-    admin_token: str | None = field(default=None, repr=False)  # when set, only its holders change room styles
-    max_message_chars: int = 2000
-    messages_per_10s: int = 20
-    history_limit: int = 200
+    access_token: str | None = Field(
+        None, repr=False, description="secret: set STICKERBOT_WEB_ACCESS_TOKEN to require ?token=… to join"
+    )
+    admin_token: str | None = Field(
+        None,
+        repr=False,
+        description="secret: set STICKERBOT_WEB_ADMIN_TOKEN; only its holders change room styles",
+    )
+    max_message_chars: Positive = 2000
+    messages_per_10s: Positive = Field(20, description="chat messages per connection per 10 seconds")
+    history_limit: int = Field(200, ge=0, description="messages kept per room")
 
 
-@dataclass
-class TelegramWebhookConfig:
-    url: str | None = None
+class TelegramWebhookConfig(Section):
+    url: str | None = Field(None, description="set to use a webhook instead of long polling")
     listen: str = "127.0.0.1"
-    port: int = 8443
-    secret_token: str | None = field(default=None, repr=False)
+    port: int = Field(8443, ge=0, le=65535)
+    secret_token: str | None = Field(
+        None, repr=False, description="secret: STICKERBOT_TELEGRAM_WEBHOOK_SECRET"
+    )
 
 
-@dataclass
-class TelegramConfig:
-    enabled: bool = False
-    token: str | None = field(default=None, repr=False)
+class TelegramConfig(Section):
+    enabled: bool = Field(False, description="needs STICKERBOT_TELEGRAM_TOKEN")
+    token: str | None = Field(None, repr=False, description="secret: prefer STICKERBOT_TELEGRAM_TOKEN")
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
-    storage_chat_id: int | None = None
-    inline_deadline_s: float = 6.0
-    webhook: TelegramWebhookConfig = field(default_factory=TelegramWebhookConfig)
+    storage_chat_id: int | None = Field(
+        None, description="a chat the bot owns, used to upload stickers for inline answers"
+    )
+    inline_deadline_s: float = Field(
+        6.0, gt=0, description="answer inline queries within this time (Telegram drops late ones)"
+    )
+    webhook: TelegramWebhookConfig = Field(default_factory=TelegramWebhookConfig)
 
 
-@dataclass
-class DiscordConfig:
-    enabled: bool = False
-    token: str | None = field(default=None, repr=False)
-    api_base_url: str | None = None  # e.g. http://127.0.0.1:9999/api/v10
-    gateway_url: str | None = None  # e.g. ws://127.0.0.1:9999/gateway
-    guild_ids: list[int] = field(default_factory=list)
-    shards: int | None = None  # None = one shard; N = AutoShardedClient with N shards; 0 = Discord recommends
+class DiscordConfig(Section):
+    enabled: bool = Field(False, description="needs STICKERBOT_DISCORD_TOKEN")
+    token: str | None = Field(None, repr=False, description="secret: prefer STICKERBOT_DISCORD_TOKEN")
+    api_base_url: str | None = Field(None, description="null = Discord; e.g. http://127.0.0.1:9999/api/v10")
+    gateway_url: str | None = Field(None, description="null = Discord; e.g. ws://127.0.0.1:9999/gateway")
+    guild_ids: list[int] = Field(
+        default_factory=list, description="register slash commands in these guilds instantly (else globally)"
+    )
+    shards: int | None = Field(
+        None, ge=0, description="null = one shard; N = that many shards; 0 = as many as Discord recommends"
+    )
 
 
-@dataclass
-class MetricsConfig:
+class MetricsConfig(Section):
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = 9108
+    port: int = Field(9108, ge=0, le=65535, description="serves http://HOST:PORT/metrics")
 
 
-@dataclass
-class LoggingConfig:
-    level: str = "INFO"
-    json: bool = False
+with warnings.catch_warnings():  # the `json` key shadows BaseModel's deprecated .json() on purpose
+    warnings.filterwarnings("ignore", message='Field name "json"', category=UserWarning)
+
+    class LoggingConfig(Section):
+        level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+        json: bool = Field(False, description="true: one JSON object per line (with request_id)")  # type: ignore[assignment]
+
+        @field_validator("level", mode="before")
+        @classmethod
+        def _upper(cls, value: Any) -> Any:
+            return value.upper() if isinstance(value, str) else value
 
 
-@dataclass
-class AppConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    engine: EngineConfig = field(default_factory=EngineConfig)
-    storage: StorageConfig = field(default_factory=StorageConfig)
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
-    safety: SafetyConfig = field(default_factory=SafetyConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    telegram: TelegramConfig = field(default_factory=TelegramConfig)
-    discord: DiscordConfig = field(default_factory=DiscordConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-    source: Path | None = None  # the file it was loaded from, if any
+class AppConfig(Section):
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    source: Path | None = Field(None, exclude=True, description="the file it was loaded from (not a key)")
 
 
-class ConfigError(Exception):
-    """A config file problem, phrased for the operator (names the file and the key)."""
-
-
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- environment
 ENV_SECRETS = {
     "STICKERBOT_TELEGRAM_TOKEN": "telegram.token",
     "STICKERBOT_DISCORD_TOKEN": "discord.token",
@@ -136,9 +181,40 @@ ENV_SECRETS = {
     "STICKERBOT_WEB_ADMIN_TOKEN": "web.admin_token",
     "STICKERBOT_TELEGRAM_WEBHOOK_SECRET": "telegram.webhook.secret_token",
 }
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+class EnvSettings(BaseSettings):
+    """What the environment may set: the config file's path and the secrets (never in repr)."""
+
+    model_config = SettingsConfigDict(env_prefix="STICKERBOT_", extra="ignore", hide_input_in_errors=True)
+
+    config: str | None = None
+    telegram_token: str | None = Field(None, repr=False)
+    discord_token: str | None = Field(None, repr=False)
+    web_access_token: str | None = Field(None, repr=False)
+    web_admin_token: str | None = Field(None, repr=False)
+    telegram_webhook_secret: str | None = Field(None, repr=False)
+
+    @classmethod
+    def read(cls, env: Mapping[str, str] | None = None) -> EnvSettings:
+        """From os.environ, or from `env` (tests pass their own mapping)."""
+        if env is None:
+            return cls()
+        prefix = "STICKERBOT_"
+        values = {k[len(prefix) :].lower(): v for k, v in env.items() if k.upper().startswith(prefix)}
+        return cls.model_validate({k: v for k, v in values.items() if k in cls.model_fields})
+
+    def secrets(self) -> dict[str, str]:
+        """{dotted config key: value} for every secret set (non-empty after stripping)."""
+        found = {}
+        for var, dotted in ENV_SECRETS.items():
+            value = getattr(self, var[len("STICKERBOT_") :].lower())
+            if value and value.strip():
+                found[dotted] = value.strip()
+        return found
+
+
+# --------------------------------------------------------------------------- loading
 def load_config(
     path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> AppConfig:
@@ -146,41 +222,72 @@ def load_config(
 
     Raises ConfigError naming the file and the key for unknown keys, wrong types and bad values.
     """
-    env = os.environ if env is None else env
     source = Path(path) if path is not None else None
     where = str(source) if source is not None else "defaults"
-    raw: Any = {}
-    if source is not None:
-        try:
-            text = source.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: config file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{where}: cannot read the config file ({exc})") from None
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ConfigError(f"{where}: YAML syntax error{at}: {problem}") from None
-        if raw is None:
-            raw = {}
+    raw = _read_yaml(source, where) if source is not None else {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the top level must be a mapping of sections (model:, engine:, web:, …)")
-    config = _build(AppConfig, raw, where, "")
+    if "source" in raw:  # a field of the model, not a key of the file
+        raise ConfigError(f"{where}: unknown key 'source'; known keys: {', '.join(known_keys(AppConfig))}")
+    try:
+        config = AppConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {describe_validation_error(exc, AppConfig, raw)}") from None
     config.source = source
-    for var, dotted in ENV_SECRETS.items():
-        value = env.get(var)
-        if value:
-            *parents, key = dotted.split(".")
-            section: Any = config
-            for name in parents:
-                section = getattr(section, name)
-            setattr(section, key, value.strip())
+    if source is not None:
+        _warn_about_written_secrets(config, source)
+    for dotted, value in EnvSettings.read(env).secrets().items():
+        *parents, key = dotted.split(".")
+        section: Any = config
+        for name in parents:
+            section = getattr(section, name)
+        setattr(section, key, value)
     _resolve_paths(config, source)
     validate_config(config, where)
     return config
+
+
+def _read_yaml(source: Path, where: str) -> Any:
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read the config file ({exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{where}: YAML syntax error{at}: {problem}") from None
+    return {} if raw is None else raw
+
+
+def _warn_about_written_secrets(config: AppConfig, source: Path) -> None:
+    """One line per problem: a token in the file (it belongs in the environment), and a token in a
+    file every user of the machine can read."""
+    written = [dotted for dotted in ENV_SECRETS.values() if _get(config, dotted)]
+    if not written:
+        return
+    names = ", ".join(f"'{d}'" for d in written)
+    variables = ", ".join(v for v, d in ENV_SECRETS.items() if d in written)
+    log.warning("%s: %s written in the file; prefer the environment (%s)", source, names, variables)
+    try:
+        mode = source.stat().st_mode
+    except OSError:
+        return
+    if mode & stat.S_IROTH:
+        log.warning(
+            "%s holds a token and every user of this machine can read it: chmod 600 %s", source, source
+        )
+
+
+def _get(config: AppConfig, dotted: str) -> Any:
+    value: Any = config
+    for name in dotted.split("."):
+        value = getattr(value, name, None)
+    return value
 
 
 def _resolve_paths(config: AppConfig, source: Path | None) -> None:
@@ -190,7 +297,8 @@ def _resolve_paths(config: AppConfig, source: Path | None) -> None:
     config file's directory has none; data paths with no config file stay relative to the working directory.
     """
     engine = config.engine
-    default_styles = engine.styles_dir == EngineConfig.styles_dir
+    default_dir = EngineConfig.model_fields["styles_dir"].default
+    default_styles = engine.styles_dir == default_dir
     if source is not None:
         base = source.resolve().parent
         if not Path(engine.styles_dir).is_absolute():
@@ -202,7 +310,7 @@ def _resolve_paths(config: AppConfig, source: Path | None) -> None:
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
             config.storage.url = prefix + str(base / url[len(prefix) :])
     if default_styles and not Path(engine.styles_dir).is_dir():
-        local = Path(EngineConfig.styles_dir)
+        local = Path(default_dir)
         engine.styles_dir = str(local.resolve() if local.is_dir() else SHIPPED_STYLES_DIR)
 
 
@@ -210,7 +318,7 @@ def required_secret(value: str | None, dotted: str) -> str:
     """A secret from the config, else from its environment variable (configs built in code skip
     `load_config`, which reads those). Raises ConfigError naming both places when it is unset."""
     var = next(v for v, d in ENV_SECRETS.items() if d == dotted)
-    secret = (value or os.environ.get(var) or "").strip()
+    secret = (value or EnvSettings.read().secrets().get(dotted) or "").strip()
     if not secret:
         raise ConfigError(f"{dotted} is not set (put it in the config or in {var})")
     return secret
@@ -218,164 +326,18 @@ def required_secret(value: str | None, dotted: str) -> str:
 
 def secret_values(config: AppConfig) -> list[str]:
     """Every configured secret, for masking in logs."""
-    found: list[str] = []
-    for dotted in ENV_SECRETS.values():
-        value: Any = config
-        for name in dotted.split("."):
-            value = getattr(value, name, None)
-        if isinstance(value, str) and value:
-            found.append(value)
-    return found
-
-
-def _build(cls: type[T], raw: Mapping[str, Any], where: str, prefix: str) -> T:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "source"}  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        dotted = f"{prefix}{key}"
-        if not isinstance(key, str) or key not in names:
-            suggestion = difflib.get_close_matches(str(key), sorted(names), n=1)
-            hint = f" (did you mean '{prefix}{suggestion[0]}'?)" if suggestion else ""
-            raise ConfigError(
-                f"{where}: unknown key '{dotted}'{hint}; known keys: {', '.join(sorted(names))}"
-            )
-        kwargs[key] = _convert(hints[key], value, where, dotted)
-    return cls(**kwargs)
-
-
-def _type_name(tp: Any) -> str:
-    if tp is type(None):
-        return "null"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    return {bool: "true/false", int: "a whole number", float: "a number", str: "text"}.get(tp, str(tp))
-
-
-def _convert(tp: Any, value: Any, where: str, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, where, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {_describe(value)}")
-    if dataclasses.is_dataclass(tp):
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: '{key}' must be a mapping of keys, got {_describe(value)}")
-        return _build(tp, value, where, f"{key}.")
-    if tp is Any:
-        return value
-    if origin is typing.Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise ConfigError(
-                f"{where}: '{key}' must be one of {', '.join(map(str, choices))}, got {_describe(value)}"
-            )
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {_describe(value)}")
-        (item,) = typing.get_args(tp)
-        return [_convert(item, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
-    ok = (
-        (tp is bool and isinstance(value, bool))
-        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
-        or (tp is float and isinstance(value, (int, float)) and not isinstance(value, bool))
-        or (tp is str and isinstance(value, str))
-    )
-    if not ok:
-        raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {_describe(value)}")
-    return float(value) if tp is float else value
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (true/false)"
-    if isinstance(value, (dict, list)):
-        return "a mapping" if isinstance(value, dict) else "a list"
-    text = repr(value)
-    return f"{text[:40]}… ({type(value).__name__})" if len(text) > 40 else f"{text} ({type(value).__name__})"
+    return [v for dotted in ENV_SECRETS.values() if isinstance(v := _get(config, dotted), str) and v]
 
 
 def validate_config(config: AppConfig, where: str = "config") -> None:
-    """Value checks beyond types (ranges, choices, required secrets)."""
+    """Checks that need more than one key or the file system (run after the environment is applied)."""
 
     def bad(key: str, message: str) -> ConfigError:
         return ConfigError(f"{where}: '{key}' {message}")
 
-    def positive(key: str, value: float, *, zero: bool = False) -> None:
-        if value < 0 or (value == 0 and not zero):
-            raise bad(key, f"must be {'zero or more' if zero else 'greater than zero'} (got {value})")
-
-    def port(key: str, value: int) -> None:
-        if not 1 <= value <= 65535:
-            raise bad(key, f"must be a TCP port from 1 to 65535 (got {value})")
-
-    m, e, s, lim = config.model, config.engine, config.storage, config.limits
-    if m.device not in ("auto", "cuda", "mps", "cpu") and not m.device.startswith("cuda:"):
-        raise bad("model.device", f"must be auto, cuda, cuda:N, mps or cpu (got {m.device!r})")
-    if m.dtype not in ("auto", "float16", "bfloat16", "float32"):
-        raise bad("model.dtype", f"must be auto, float16, bfloat16 or float32 (got {m.dtype!r})")
-    if getattr(m, "vae_upcast", "auto") not in ("auto", "always", "never"):
-        raise bad("model.vae_upcast", f"must be auto, always or never (got {m.vae_upcast!r})")
-    if m.compile not in ("auto", "off", "regional", "full"):
-        raise bad("model.compile", f"must be auto, off, regional or full (got {m.compile!r})")
-    if not m.path.strip():
-        raise bad("model.path", "must name a hub id or a local directory")
-    for key in ("max_batch_size", "queue_size", "default_steps", "hot_styles"):
-        positive(f"engine.{key}", getattr(e, key))
-    positive("engine.max_wait_ms", e.max_wait_ms, zero=True)
-    positive("engine.timeout_s", e.timeout_s)
-    if e.default_steps > 4:
-        raise bad("engine.default_steps", f"must be from 1 to 4 (got {e.default_steps})")
-    if not (e.matting == "flood" or e.matting.startswith("rembg:")):
-        raise bad("engine.matting", f"must be flood or rembg:<model> (got {e.matting!r})")
-    if not (s.url.startswith("sqlite:///") or s.url.startswith(("postgresql://", "postgres://"))):
-        raise bad("storage.url", "must be sqlite:///path/to/file.db or postgresql://user@host/db")
-    positive("storage.cache_max_mb", s.cache_max_mb)
-    positive("storage.keep_records_days", s.keep_records_days, zero=True)
-    for key in (
-        "user_per_minute",
-        "server_per_minute",
-        "max_in_flight",
-        "user_burst",
-        "server_burst",
-        "max_waiting",
-    ):
-        positive(f"limits.{key}", getattr(lim, key))
-    positive("limits.shutdown_grace_s", lim.shutdown_grace_s, zero=True)
-    positive("limits.request_deadline_s", lim.request_deadline_s)
-    if config.safety.block_list_file is not None and not Path(config.safety.block_list_file).is_file():
-        raise bad(
-            "safety.block_list_file", f"names a file that does not exist ({config.safety.block_list_file})"
-        )
-    port("web.port", config.web.port)
-    positive("web.max_message_chars", config.web.max_message_chars)
-    positive("web.messages_per_10s", config.web.messages_per_10s)
-    positive("web.history_limit", config.web.history_limit, zero=True)
-    port("telegram.webhook.port", config.telegram.webhook.port)
-    positive("telegram.inline_deadline_s", config.telegram.inline_deadline_s)
-    port("metrics.port", config.metrics.port)
-    if config.discord.shards is not None:
-        positive("discord.shards", config.discord.shards, zero=True)  # 0 = as many as Discord recommends
-    if config.logging.level.upper() not in _LOG_LEVELS:
-        raise bad("logging.level", f"must be one of {', '.join(_LOG_LEVELS)} (got {config.logging.level!r})")
+    block_file = config.safety.block_list_file
+    if block_file is not None and not Path(block_file).is_file():
+        raise bad("safety.block_list_file", f"names a file that does not exist ({block_file})")
     if config.telegram.enabled and not config.telegram.token:
         raise bad("telegram.enabled", "is true but there is no token: set STICKERBOT_TELEGRAM_TOKEN")
     if config.discord.enabled and not config.discord.token:

@@ -42,6 +42,11 @@ def model_missing(model: str) -> str:
     )
 
 
+def style_unavailable(name: str) -> str:
+    """For an installed style that cannot run now (its LoRA is missing or broken; the log says why)."""
+    return f"The style '{name}' is unavailable right now. Please pick another style."
+
+
 def options_hint(code: Callable[[str], str] = str) -> str:
     """ "Options: style:NAME, n:4, seed:42." with each option passed through `code` (markup)."""
     return "Options: " + ", ".join(code(o) for o in OPTION_EXAMPLES) + "."

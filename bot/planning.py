@@ -10,7 +10,7 @@ as the same words typed in a chat (emoji turned into expressions, options parsed
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot import emoji as emoji_table
@@ -91,12 +91,15 @@ def needs_screening(request: StickerRequest) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- styles
-def style_named(styles: Sequence[StyleSummary], name: str) -> StyleSummary:
-    """The style called `name` (any case); UNKNOWN_STYLE listing the styles otherwise."""
+def style_named(styles: Sequence[StyleSummary], name: str, unavailable: Collection[str] = ()) -> StyleSummary:
+    """The style called `name` (any case); "unavailable right now" for an installed style that
+    cannot run (its LoRA is missing or broken), UNKNOWN_STYLE listing the styles otherwise."""
     by_name = {s.name: s for s in styles}
     key = name.strip().lower()
     if key in by_name:
         return by_name[key]
+    if key in unavailable:
+        raise fail(ErrorKind.FAILED, messages.style_unavailable(key))
     shown = "".join(ch for ch in name.strip() if ch.isprintable())[:40]
     raise fail(
         ErrorKind.UNKNOWN_STYLE, f"I don't know the style “{shown}”. Styles: {', '.join(sorted(by_name))}."
@@ -131,9 +134,11 @@ def plan_request(
     base_negative: str | None,
     settings: ScopeSettings | None = None,
     parent: StickerRecord | None = None,
+    unavailable: Collection[str] = (),
     random_seed: Callable[[], int] = lambda: secrets.randbelow(MAX_SEED - 4),
 ) -> Plan:
-    """Plan `request`. `parent` is the loaded record when `needs_parent(request)`; raises `ServiceError`."""
+    """Plan `request`; raises `ServiceError`. `parent` is the loaded record when `needs_parent(request)`;
+    `unavailable` names installed styles that cannot run now."""
     found = settings or ScopeSettings()
     kind = request.kind
     if kind in REDO_KINDS:
@@ -156,7 +161,7 @@ def plan_request(
         parsed = parse_text(request.text) if request.text else ParsedText(words="")
 
     style_name = request.style or parsed.style or (parent.style if parent else None)
-    style = style_named(styles, style_name or default_style(styles, found, configured_style))
+    style = style_named(styles, style_name or default_style(styles, found, configured_style), unavailable)
     count = _count(request, parsed, parent, found)
     explicit_seed = request.seed if request.seed is not None else parsed.seed
     seed = explicit_seed if explicit_seed is not None and parent is None else random_seed()

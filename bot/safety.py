@@ -1,11 +1,17 @@
 """The prompt filter: a block list that is hard to fool, behind a small pluggable protocol.
 
-`BlockListFilter` compares a *skeleton* of the text with skeletons of the blocked terms. The
+`BlockListFilter` compares a *skeleton* of the text with skeletons of the blocked forms. The
 skeleton is NFKC-folded (fullwidth and mathematical letters become plain), case-folded, stripped of
 accents and invisible characters, with look-alike letters (Cyrillic/Greek homoglyphs) and leetspeak
-(0 1 3 4 5 7 @ $ !) mapped onto one Latin letter and repeated letters squeezed. A term matches
-when it appears as whole words, or when it is spelled across several pieces that start and end on
-piece boundaries ("n u d e", "n.u.d.e", "nu de") — so "Sussex" or "analysis" stay allowed.
+(0 1 3 4 5 7 @ $ !) mapped onto one Latin letter and repeated letters squeezed. A form matches:
+- as whole words, or spelled across pieces that start and end on piece boundaries ("n u d e",
+  "n.u.d.e", "nu de") — so "Sussex" or "analysis" stay allowed;
+- glued to an ordinary word ("nudeotter", "otternude", "pornstar");
+- in inflected forms built from stems and real endings ("nudity", "sexually", "erotica"), while
+  "nudge" or "sextant" stay allowed.
+Ordinary phrases that contain a blocked word ("naked mole rat", "blue tits", "Al Gore") are set
+aside first; terms of languages written without spaces match anywhere. The lists live in
+`bot.safety_terms`; `tests/core/data/safety_corpus.tsv` measures recall and false refusals.
 
 Replace it with any object that has `async check(text) -> SafetyVerdict` (e.g. a classifier).
 """
@@ -13,56 +19,23 @@ Replace it with any object that has `async check(text) -> SafetyVerdict` (e.g. a
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from bot.safety_terms import (
+    ALLOWED_PHRASES,
+    BLOCKED_STEMS,
+    BLOCKED_SUBSTRINGS,
+    BLOCKED_UNSQUEEZED,
+    BLOCKED_WORDS,
+    COMPOUND_WORDS,
+)
+
 REFUSAL = "Sorry, I can't make that sticker. Try something else?"
 
-DEFAULT_BLOCK_LIST: tuple[str, ...] = (
-    "nude",
-    "nudes",
-    "naked",
-    "nsfw",
-    "porn",
-    "porno",
-    "pornographic",
-    "sex",
-    "sexual",
-    "sexy",
-    "hentai",
-    "erotic",
-    "fetish",
-    "bdsm",
-    "orgasm",
-    "genitals",
-    "penis",
-    "vagina",
-    "boobs",
-    "tits",
-    "nipples",
-    "topless",
-    "undressed",
-    "lingerie",
-    "stripper",
-    "rape",
-    "molest",
-    "pedophile",
-    "gore",
-    "gory",
-    "decapitated",
-    "beheaded",
-    "dismembered",
-    "disembowel",
-    "mutilated",
-    "suicide",
-    "self harm",
-    "kill yourself",
-    "swastika",
-    "nazi",
-    "terrorist",
-)
+DEFAULT_BLOCK_LIST: tuple[str, ...] = BLOCKED_WORDS
 
 # Look-alike letters → the Latin letter they imitate (after case folding).
 _HOMOGLYPHS = {
@@ -215,12 +188,16 @@ def _letter(ch: str) -> str:
     return ch if ch.isalpha() else ""
 
 
-def _pieces(text: str) -> list[str]:
-    """The text as skeleton pieces (split on spaces, punctuation and anything non-letter)."""
+def _fold(text: str) -> str:
+    """NFKC, capital look-alikes mapped, case-folded, accents and invisible characters dropped."""
     text = unicodedata.normalize("NFKC", text).translate(_CAPITALS).casefold()
-    text = "".join(
+    return "".join(
         c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) not in ("Mn", "Cf")
     )
+
+
+def _raw_pieces(text: str) -> list[str]:
+    """The text as skeleton pieces before squeezing (split on spaces, punctuation, non-letters)."""
     pieces: list[str] = []
     current: list[tuple[str, str]] = []  # (skeleton letters, original character)
 
@@ -230,10 +207,10 @@ def _pieces(text: str) -> list[str]:
         while current and current[0][1] in _INNER_ONLY:
             current.pop(0)
         if current:
-            pieces.append(_squeeze("".join(m for m, _ in current)))
+            pieces.append("".join(m for m, _ in current))
         current.clear()
 
-    for ch in text:
+    for ch in _fold(text):
         mapped = _letter(ch)
         if mapped:
             current.append((mapped, ch))
@@ -241,6 +218,10 @@ def _pieces(text: str) -> list[str]:
             flush()
     flush()
     return pieces
+
+
+def _pieces(text: str) -> list[str]:
+    return [_squeeze(p) for p in _raw_pieces(text)]
 
 
 def _squeeze(s: str) -> str:
@@ -257,16 +238,36 @@ def skeleton(text: str) -> str:
 
 
 class BlockListFilter:
-    """Blocks texts that contain a listed term, however it is disguised."""
+    """Blocks texts that contain a listed term, however it is disguised, glued or inflected."""
 
-    def __init__(self, terms: Iterable[str]) -> None:
-        self._terms: dict[str, str] = {}
+    def __init__(
+        self,
+        terms: Iterable[str],
+        *,
+        stems: Mapping[str, Iterable[str]] | None = None,
+        substrings: Iterable[str] = (),
+        unsqueezed: Iterable[str] = (),
+        allowed_phrases: Iterable[str] = (),
+        compound_words: Iterable[str] = (),
+    ) -> None:
+        self._forms: dict[str, str] = {}  # skeleton -> the term as listed (for logs)
         for term in terms:
             term = term.strip()
             if term and not term.startswith("#"):
-                sk = skeleton(term)
-                if len(sk) >= 2:
-                    self._terms.setdefault(sk, term)
+                self._add(term)
+        for stem, endings in (stems or {}).items():
+            for ending in endings:
+                self._add(stem + ending)
+        self._substrings = tuple(_fold(t) for t in substrings if t)
+        self._unsqueezed = {"".join(_raw_pieces(t)): t for t in unsqueezed}
+        self._allowed = {tuple(_raw_pieces(p)) for p in allowed_phrases} - {()}
+        glue = {skeleton(w) for w in compound_words}
+        self._glue = {g for g in glue | {g + "s" for g in glue} if len(g) >= 3}
+
+    def _add(self, term: str) -> None:
+        sk = skeleton(term)
+        if len(sk) >= 2:
+            self._forms.setdefault(sk, term)
 
     @classmethod
     def from_config(
@@ -276,16 +277,58 @@ class BlockListFilter:
         terms.extend(extra)
         if file is not None:
             terms.extend(Path(file).read_text(encoding="utf-8").splitlines())
-        return cls(terms)
+        if not builtin:
+            return cls(terms)
+        from bot.prompts import COMMON_SUBJECTS  # the subjects people write next to a word
+
+        return cls(
+            terms,
+            stems=BLOCKED_STEMS,
+            substrings=BLOCKED_SUBSTRINGS,
+            unsqueezed=BLOCKED_UNSQUEEZED,
+            allowed_phrases=ALLOWED_PHRASES,
+            compound_words=(*COMPOUND_WORDS, *COMMON_SUBJECTS),
+        )
 
     def __len__(self) -> int:
-        return len(self._terms)
+        return len(self._forms)
 
     def match(self, text: str) -> str | None:
         """The blocked term found in `text`, or None."""
-        pieces = _pieces(text)
-        if not pieces:
+        folded = _fold(text)
+        for sub in self._substrings:
+            if sub in folded:
+                return sub
+        raw = _raw_pieces(text)
+        if not raw:
             return None
+        kept = self._outside_allowed_phrases(raw)
+        for piece, keep in zip(raw, kept, strict=True):
+            if keep and piece in self._unsqueezed:
+                return self._unsqueezed[piece]
+        run: list[str] = []
+        for piece, keep in [*zip(raw, kept, strict=True), ("", False)]:
+            if keep:
+                run.append(_squeeze(piece))
+                continue
+            found = self._match_spans(run) or self._match_glued(run) if run else None
+            if found:
+                return found
+            run = []
+        return None
+
+    def _outside_allowed_phrases(self, raw: list[str]) -> list[bool]:
+        """False for the pieces that belong to an allowed phrase ("naked mole rat")."""
+        kept = [True] * len(raw)
+        for phrase in self._allowed:
+            n = len(phrase)
+            for i in range(len(raw) - n + 1):
+                if tuple(raw[i : i + n]) == phrase:
+                    kept[i : i + n] = [False] * n
+        return kept
+
+    def _match_spans(self, pieces: list[str]) -> str | None:
+        """A form that starts and ends on piece boundaries: a word, or one spelled across pieces."""
         joined = "".join(pieces)
         starts: set[int] = set()
         ends: set[int] = set()
@@ -299,7 +342,7 @@ class BlockListFilter:
         squeezed, index = _squeeze_with_index(joined)
         s_starts = {index[i] for i in starts if i < len(index)}
         s_ends = {index[i - 1] + 1 for i in ends if i > 0}
-        for sk, term in self._terms.items():
+        for sk, term in self._forms.items():
             at = squeezed.find(sk)
             while at != -1:
                 end = at + len(sk)
@@ -307,6 +350,21 @@ class BlockListFilter:
                 if at in s_starts and (end in s_ends or plural_end in s_ends):
                     return term
                 at = squeezed.find(sk, at + 1)
+        return None
+
+    def _match_glued(self, pieces: list[str]) -> str | None:
+        """A form glued to an ordinary word inside one piece: "nudeotter", "catporn"."""
+        if not self._glue:
+            return None
+        forms = self._forms
+        for piece in pieces:
+            for k in range(2, len(piece) - 1):
+                head, tail = piece[:k], piece[k:]
+                # Squeezing may have merged the letter where the two words meet ("nudeeagle").
+                if head in forms and (tail in self._glue or piece[k - 1 :] in self._glue):
+                    return forms[head]
+                if tail in forms and (head in self._glue or piece[: k + 1] in self._glue):
+                    return forms[tail]
         return None
 
     async def check(self, text: str) -> SafetyVerdict:

@@ -12,8 +12,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from bot import emoji as emoji_table
@@ -78,7 +77,9 @@ class StickerService(StickerServiceAPI):
         self.records = RecordStore(database)
         self.cache = StickerCache(store, ResultIndex(database))
         self.results = Results(self.cache, self.records, config.model.path)
-        self.preferences = Preferences(self.settings, engine.styles, config.engine.default_style)
+        self.preferences = Preferences(
+            self.settings, engine.styles, config.engine.default_style, self.unavailable_styles
+        )
         self.safety: PromptFilter = safety or BlockListFilter.from_config(
             config.safety.block_list, config.safety.block_list_file
         )
@@ -251,6 +252,11 @@ class StickerService(StickerServiceAPI):
     def styles(self) -> Sequence[StyleInfo]:
         return [StyleInfo(s.name, s.description, s.subject) for s in self.engine.styles()]
 
+    def unavailable_styles(self) -> Collection[str]:
+        """Installed styles that cannot run now (optional in `StickerEngine`)."""
+        unavailable = getattr(self.engine, "unavailable_styles", None)
+        return unavailable() if unavailable is not None else ()
+
     def expression_for(self, emoji: str) -> str | None:
         return emoji_table.expression_for(emoji)
 
@@ -319,6 +325,7 @@ class StickerService(StickerServiceAPI):
             base_negative=self.config.safety.negative_prompt,
             settings=settings,
             parent=parent,
+            unavailable=self.unavailable_styles(),
         )
 
     def _rate_limit(self, request: StickerRequest) -> None:
@@ -335,7 +342,7 @@ class StickerService(StickerServiceAPI):
 
 def with_storage_under(config: AppConfig, directory: Any) -> AppConfig:
     """A copy of `config` whose database and sticker cache live under `directory` (tests, demos)."""
-    storage = replace(
-        config.storage, url=f"sqlite:///{directory}/stickerbot.db", cache_dir=f"{directory}/cache"
+    storage = config.storage.model_copy(
+        update={"url": f"sqlite:///{directory}/stickerbot.db", "cache_dir": f"{directory}/cache"}
     )
-    return replace(config, storage=storage)
+    return config.model_copy(update={"storage": storage})

@@ -135,7 +135,9 @@ class StickerEngine(Protocol):
 
     async def start(self) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Stop; with `timeout_s`, work still running after that long is abandoned (and failed)."""
+        ...
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None

@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from generator.api import (
 from generator.options import EngineConfig, ModelConfig
 from generator.scheduling import BatchKey, batch_images, choose_batch, mark_passed_over
 from generator.validation import validate_request
+from generator.worker_thread import DaemonWorker
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OUTLINE_PX = 8
+STATS_WINDOW = 1024  # batches kept in EngineStats' per-batch series
 """Outline width in pixels of a 512-pixel sticker when the style (or request) asks for one."""
 
 
@@ -114,8 +117,9 @@ class EngineStats:
     images: int = 0
     failed_batches: int = 0
     switches: int = 0
-    switch_ms: list[float] = field(default_factory=list)
-    batch_sizes: list[int] = field(default_factory=list)
+    # The most recent batches only: a long-running bot must not grow these forever.
+    switch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
 
 
 @dataclass(eq=False, slots=True)
@@ -164,7 +168,7 @@ class Engine(StickerEngine):
         self._postprocess_workers = postprocess_workers or default_postprocess_workers()
         self._warmup = warmup
         self._pending: list[_Job] = []
-        self._finishing: set[asyncio.Task[None]] = set()
+        self._finishing: dict[asyncio.Task[None], list[_Job]] = {}  # post-processing, by its batch
         self._callbacks: set[asyncio.Task[Any]] = set()
         self._pipeline: StylePipeline | None = None
         self._active_style: str | None = None
@@ -175,7 +179,9 @@ class Engine(StickerEngine):
         self._arrived: asyncio.Event | None = None
         self._scheduler: asyncio.Task[None] | None = None
         self._shutdown: asyncio.Future[None] | None = None
-        self._worker: ThreadPoolExecutor | None = None
+        self._worker: DaemonWorker | None = None
+        self._running_batch: list[_Job] = []
+        self.abandoned = 0  # requests given up in a model call that outlasted the shutdown bound
         self._post_pool: ThreadPoolExecutor | None = None
         self._last_arrival = float("-inf")
         self._last_gap = float("inf")
@@ -192,7 +198,7 @@ class Engine(StickerEngine):
         self._active_style = None
         self._loop = asyncio.get_running_loop()
         self._arrived = asyncio.Event()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sticker-pipeline")
+        self._worker = DaemonWorker("sticker-pipeline")
         self._post_pool = ThreadPoolExecutor(
             max_workers=self._postprocess_workers, thread_name_prefix="sticker-post"
         )
@@ -218,31 +224,61 @@ class Engine(StickerEngine):
         if self._load_error is not None:
             raise _fresh(self._load_error)
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float | None = None) -> None:
         """Fail what is still queued with `EngineClosed`, let the running batch finish, release threads.
 
-        The shutdown runs as its own task: a cancelled caller gets its `CancelledError` without
-        stopping the shutdown half-way, and every caller returns once the shutdown is complete."""
+        With `timeout_s`, a model call still running after that long is abandoned: its requests fail
+        with `EngineClosed`, `abandoned` counts them, and the worker (a daemon thread) no longer holds
+        the process. The shutdown runs as its own task: a cancelled caller gets its `CancelledError`
+        without stopping the shutdown half-way, and every caller returns once it is complete."""
         if self._shutdown is None:
             self._closed = True
             for job in self._pending:
                 _fail(job, EngineClosed("The sticker engine is shutting down."))
             self._pending.clear()
-            self._shutdown = asyncio.ensure_future(self._close())
+            self._shutdown = asyncio.ensure_future(self._close(timeout_s))
         await asyncio.shield(self._shutdown)
 
-    async def _close(self) -> None:
+    async def _close(self, timeout_s: float | None) -> None:
+        deadline = None if timeout_s is None else time.monotonic() + max(0.0, timeout_s)
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        abandoned: list[_Job] = []
         if self._scheduler is not None:
             if self._ready is not None and not self._ready.done():
                 self._scheduler.cancel()  # still loading: no batch can be running
             if self._arrived is not None:
                 self._arrived.set()
-            await asyncio.wait([self._scheduler])  # ends normally, cancelled (above) or failed (logged)
+            # Ends normally, cancelled (above) or failed (logged) — or, past the bound, is given up.
+            await asyncio.wait([self._scheduler], timeout=left())
+            if not self._scheduler.done():
+                abandoned.extend(job for job in self._running_batch if not job.future.done())
+                self._scheduler.cancel()
+                await asyncio.wait([self._scheduler])
         if self._finishing:
-            await asyncio.gather(*self._finishing, return_exceptions=True)
+            _, late = await asyncio.wait(self._finishing, timeout=left())
+            for task in late:
+                task.cancel()
+                abandoned.extend(job for job in self._finishing.get(task, ()) if not job.future.done())
+        for job in abandoned:
+            _fail(job, EngineClosed("The sticker engine stopped before this sticker was finished."))
+        self.abandoned = sum(1 for _ in dict.fromkeys(abandoned))
+        if self.abandoned:
+            log.error(
+                "shutdown: gave up on %d request(s) still being drawn after %.1f s",
+                self.abandoned,
+                timeout_s or 0.0,
+            )
+        # Join the threads unless the model call is stuck: a thread still inside torch while the
+        # interpreter finalizes aborts the process ("terminate called without an active exception").
+        hung = self._worker is not None and self._worker.busy
         for pool in (self._worker, self._post_pool):
             if pool is not None:
-                await asyncio.to_thread(pool.shutdown, True)
+                pool.shutdown(wait=False, cancel_futures=True)
+                if not hung:
+                    await asyncio.to_thread(pool.shutdown, True)
         self._scheduler = None
         self._pipeline = None
 
@@ -260,6 +296,10 @@ class Engine(StickerEngine):
     def styles(self) -> Sequence[StyleSummary]:
         """The installed styles; once the model is loaded, without those that cannot run."""
         return [style for name, style in self._styles.items() if name not in self._unavailable]
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        """Installed styles that cannot run (e.g. a broken LoRA), with the reason for the operator."""
+        return {name: exc.detail or exc.user_message for name, exc in self._unavailable.items()}
 
     def queue_length(self) -> int:
         return sum(1 for job in self._pending if not job.future.done())
@@ -406,6 +446,7 @@ class Engine(StickerEngine):
         negatives = [job.negative_prompt for job in batch for _ in range(job.images)]
         seeds = [seed for job in batch for seed in job.request.seeds()]
         started = time.monotonic()
+        self._running_batch = batch
         try:
             output = await self._loop.run_in_executor(
                 self._worker, self._run_batch_on_worker, key, prompts, negatives, seeds
@@ -419,16 +460,18 @@ class Engine(StickerEngine):
                 error = GenerationFailed("Something went wrong while drawing that sticker.", detail=repr(exc))
             for job in batch:
                 _fail(job, error)
+            self._running_batch = []
             return
         self.stats.batches += 1
         self.stats.images += len(prompts)
+        self._running_batch = []
         self.stats.batch_sizes.append(len(prompts))
         if output.switched:
             self.stats.switches += 1
             self.stats.switch_ms.append(output.switch_ms)
         task = asyncio.create_task(self._finish(batch, output, started))
-        self._finishing.add(task)
-        task.add_done_callback(self._finishing.discard)
+        self._finishing[task] = batch
+        task.add_done_callback(lambda done: self._finishing.pop(done, None))
 
     async def _finish(self, batch: list[_Job], output: _BatchOutput, started: float) -> None:
         """Post-process one batch on the pool (overlapping the next pipeline call) and resolve futures."""

@@ -8,8 +8,8 @@ in-place writes keep a compiled UNet valid. Switching restores the base weights 
 previous style touched (from a copy taken before the first fusion) and fuses the next style.
 
 With `hot_styles > 0` the fused weights of the most recently used styles are kept, so switching
-back to a hot style is a plain weight copy instead of low-rank matmuls (see docs/readme/engine-model.md
-for the measured difference).
+back to a hot style is a plain weight copy instead of low-rank matmuls (docs/performance/index.md
+gives the measured difference).
 """
 
 from __future__ import annotations
@@ -64,9 +64,18 @@ def read_lora_file(path: Path, *, max_bytes: int = MAX_LORA_BYTES) -> dict[str, 
         )
     _check_safetensors_header(path, size)
     try:
-        return load_file(str(path), device="cpu")
+        state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise StyleError(f"LoRA {label}: not a readable safetensors file ({exc}).") from exc
+    _check_finite(state, label)
+    return state
+
+
+def _check_finite(state: dict[str, torch.Tensor], label: str) -> None:
+    """A LoRA with NaN or Inf values would poison every image of its style: refuse it at load."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise StyleError(f"LoRA {label}: tensor {key} holds NaN or infinite values.")
 
 
 def _check_safetensors_header(path: Path, size: int) -> None:
@@ -346,9 +355,6 @@ class LoraFuser:
         self._hot[weights.style] = {key: self._module(key).weight.detach().clone() for key in weights.layers}
         while len(self._hot) > self.hot_styles:
             self._hot.popitem(last=False)
-
-    def forget(self, style: str) -> None:
-        self._hot.pop(style, None)
 
     def _sync_fused_projections(self, keys: set[tuple[str, str]]) -> None:
         """Keep `to_qkv` / `to_kv` (made by fuse_qkv_projections) equal to the separate projections

@@ -48,6 +48,9 @@ MAX_STYLE_FILE_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 400
 MAX_LORAS = 8
 MAX_LORA_SCALE = 8.0
+WEIGHT_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".onnx", ".gguf"})
+"""Weight files that are never loaded (pickle-based or foreign): a path ending so is refused, not read as
+a hub repo id such as `loras/x.bin`."""
 
 NAMED_BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "white": (255, 255, 255),
@@ -287,7 +290,9 @@ def _check_lora(check: _Checker, index: int, item: Any, style_dir: Path) -> Lora
             raise check.fail(f"{where}.source", "must not climb out with '..' (use an absolute path instead)")
         local = local if local.is_absolute() else style_dir / local
         return LoraRef(source=source, scale=float(scale), local_path=local.absolute())
-    if Path(source).suffix and not HUB_REPO_RE.match(source):
+    if Path(source).suffix.lower() in WEIGHT_SUFFIXES or (
+        Path(source).suffix and not HUB_REPO_RE.match(source)
+    ):
         raise check.fail(
             f"{where}.source", "must be a .safetensors file (other weight formats are never loaded)"
         )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
-from bot.config import load_config, secret_values
+from bot.config import AppConfig, ConfigError, EnvSettings, load_config, secret_values
 from bot.storage import DatabaseError
 
 
@@ -22,11 +21,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         metavar="FILE",
-        default=os.environ.get("STICKERBOT_CONFIG"),
+        default=EnvSettings.read().config,
         help="YAML config (see config.example.yaml); default $STICKERBOT_CONFIG or built-in defaults",
     )
     p.add_argument("--model", metavar="PATH", help="model hub id or local directory (overrides model.path)")
     p.set_defaults(func=run_command)
+
+
+def refuse_unknown_default_style(config: AppConfig) -> None:
+    """`run` would otherwise draw some other style for everyone; `generate` refuses it too."""
+    from generator.styles import StyleRegistry
+
+    registry = StyleRegistry.load(config.engine.styles_dir)
+    name = config.engine.default_style
+    if name not in registry:
+        where = str(config.source) if config.source is not None else "defaults"
+        installed = ", ".join(registry.names()) or "none"
+        raise ConfigError(f"{where}: 'engine.default_style' {name!r} is not an installed style ({installed})")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -36,6 +47,7 @@ def run_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.model:
         config.model.path = args.model
+    refuse_unknown_default_style(config)
     if getattr(args, "verbose", False):
         config.logging.level = "DEBUG"
     configure_logging(config.logging, secrets=secret_values(config))

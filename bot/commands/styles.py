@@ -48,8 +48,19 @@ def _run_list(args: argparse.Namespace) -> int:
     for name in registry.names():
         spec = registry.get(name)
         loras = f"  [{len(spec.loras)} LoRA{'s' if len(spec.loras) != 1 else ''}]" if spec.loras else ""
-        print(f"{name:<{width}}  {spec.description}{loras}")
+        problem = lora_problem(spec)
+        mark = f"  (unavailable: {problem})" if problem else ""
+        print(f"{name:<{width}}  {spec.description}{loras}{mark}")
     return 0
+
+
+def lora_problem(spec: StyleSpec) -> str | None:
+    """Why the style cannot run, as far as the files tell without the model (a local LoRA that is missing);
+    LoRAs that fail to load later (bad tensors, wrong model) are logged by `run` and refused per style."""
+    for ref in spec.loras:
+        if ref.local_path is not None and not ref.local_path.is_file():
+            return f"LoRA file {ref.source} not found"
+    return None
 
 
 def _run_show(args: argparse.Namespace) -> int:

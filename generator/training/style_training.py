@@ -9,7 +9,6 @@ with a style file (`export.py`). Everything goes under two chosen folders: the r
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,12 +60,11 @@ class TrainOutcome:
 
 def training_model_config(model: ModelConfig, precision: Precision) -> ModelConfig:
     """The engine's model settings minus what changes the UNet's layers (fused QKV, compile, tiny VAE)."""
-    device = choose_device(dataclasses.replace(model, dtype="float32")).device
+    device = choose_device(model.model_copy(update={"dtype": "float32"})).device
     amp = autocast_dtype(precision, device)  # None: train in fp32
     name = "float16" if amp == torch.float16 else "bfloat16" if amp == torch.bfloat16 else "float32"
-    return dataclasses.replace(
-        model, dtype=name, fuse_qkv=False, channels_last=False, compile="off", tiny_vae=None, warmup=False
-    )
+    changes = {"fuse_qkv": False, "channels_last": False, "compile": "off", "tiny_vae": None, "warmup": False}
+    return model.model_copy(update={"dtype": name, **changes})
 
 
 def load_training_pipeline(model: ModelConfig, precision: Precision) -> StableDiffusionXLPipeline:

@@ -163,3 +163,49 @@ async def test_metrics_endpoint_when_enabled(tmp_path: Path) -> None:
         await app.stop()
     with pytest.raises(OSError):
         await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).read())
+
+
+class HungPipeline:
+    """A model whose call never returns (a stuck driver): only a bounded shutdown can end the bot."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.unavailable: dict[str, Exception] = {}
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def activate_style(self, name: str) -> float:
+        return 0.0
+
+    def run(self, prompts, negative_prompts, seeds, steps, width, height):
+        self.entered.set()
+        self.release.wait()
+        raise RuntimeError("released by the test")
+
+    def warmup(self) -> None:
+        pass
+
+
+async def test_sigterm_is_bounded_by_the_grace_period_when_the_model_hangs(tmp_path: Path) -> None:
+    from generator.engine import Engine
+
+    pipeline = HungPipeline()
+    engine = Engine(lambda: pipeline, FakeEngine().styles(), warmup=False)
+    module = FakeAdapterModule()
+    app = App(make_config(tmp_path, shutdown_grace_s=0.3), engine=engine, adapter_modules={"web": module})
+    runner = asyncio.create_task(app.run())
+    try:
+        await wait_until(lambda: bool(module.created) and module.created[0].started)
+        adapter = module.created[0]
+        adapter.push(req("eating otter"))
+        await wait_until(pipeline.entered.is_set)
+        loop = asyncio.get_running_loop()
+        stopped_at = loop.time()
+        os.kill(os.getpid(), signal.SIGTERM)
+        reply = await adapter.pop()
+        assert reply.error is not None and reply.error.kind == ErrorKind.SHUTTING_DOWN
+        await asyncio.wait_for(runner, 10)  # before the fix: waited for the model forever
+        assert loop.time() - stopped_at < 5.0
+    finally:
+        pipeline.release.set()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 from pathlib import Path
@@ -8,8 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from bot.config import AppConfig, ConfigError, load_config
+from bot.config_errors import known_keys
 from bot.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,16 +61,14 @@ def test_without_a_config_the_shipped_styles_are_found_from_any_directory(
     assert styles_dir.is_absolute() and (styles_dir / "otter.yaml").is_file()
 
 
-def _field_paths(cls: Any, prefix: str = "") -> set[str]:
+def _field_paths(cls: type[BaseModel], prefix: str = "") -> set[str]:
     paths: set[str] = set()
-    for f in dataclasses.fields(cls):
-        if f.name == "source":
-            continue
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
-        if dataclasses.is_dataclass(default):
-            paths |= _field_paths(type(default), f"{prefix}{f.name}.")
+    for name in known_keys(cls):
+        annotation = cls.model_fields[name].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths |= _field_paths(annotation, f"{prefix}{name}.")
         else:
-            paths.add(f"{prefix}{f.name}")
+            paths.add(f"{prefix}{name}")
     return paths
 
 

@@ -9,7 +9,6 @@ inline query, a closed socket) leaves the line at once and never reaches the eng
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,7 +43,7 @@ class GatedEngine(FakeEngine):
 
 
 async def one_slot_service(tmp_path: Path, engine: FakeEngine, deadline_s: float) -> StickerService:
-    limits = replace(GENEROUS_LIMITS, max_in_flight=1, request_deadline_s=deadline_s)
+    limits = GENEROUS_LIMITS.model_copy(update={"max_in_flight": 1, "request_deadline_s": deadline_s})
     return await make_service(tmp_path, engine, AppConfig(limits=limits))
 
 

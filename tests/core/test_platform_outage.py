@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ async def test_unreachable_platforms_leave_the_web_room_running(
 ) -> None:
     closed = nobody_listens()
     config = make_config(tmp_path)
-    config.web = replace(config.web, port=free_port())
+    config.web = config.web.model_copy(update={"port": free_port()})
     config.telegram = TelegramConfig(
         enabled=True,
         token="123:unreachable",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,7 @@ async def start_bot(
     started: list[DiscordAdapter] = []
 
     async def start(svc: Any = None, **overrides: Any) -> DiscordAdapter:
-        config = replace(discord_config, **overrides)
+        config = discord_config.model_copy(update=overrides)
         adapter = create_adapter(config, svc or service, AppConfig(discord=config))
         assert isinstance(adapter, DiscordAdapter)
         await adapter.start()

@@ -572,3 +572,43 @@ async def test_request_that_starts_at_once_is_only_told_zero():
     finally:
         await engine.close()
     assert seen == [0]
+
+
+async def test_bounded_close_abandons_a_hung_model_call(gated):
+    """A model call that never returns must not hold the shutdown: its requests fail with
+    EngineClosed after the bound, `abandoned` reports them, and the worker can't block exit."""
+    engine, pipeline = gated
+    first = await occupy(engine, pipeline)
+    queued = asyncio.create_task(engine.generate(req("second", seed=5)))
+    await asyncio.sleep(0.01)
+    started = time.monotonic()
+    await engine.close(timeout_s=0.2)
+    assert time.monotonic() - started < 3.0
+    assert engine.abandoned == 1  # the running request; the queued one was refused, not abandoned
+    for task in (first, queued):
+        with pytest.raises(EngineClosed):
+            await task
+    worker = next(t for t in threading.enumerate() if t.name == "sticker-pipeline")
+    assert worker.daemon and worker.is_alive()  # still stuck in the model, but won't block exit
+
+
+async def test_unbounded_close_still_waits_for_the_running_batch(gated):
+    engine, pipeline = gated
+    first = await occupy(engine, pipeline)
+    closing = asyncio.create_task(engine.close())
+    await asyncio.sleep(0.2)
+    assert not closing.done()
+    pipeline.gate.set()
+    await closing
+    assert (await first).stickers and engine.abandoned == 0
+
+
+async def test_stats_series_are_bounded():
+    from generator.engine import STATS_WINDOW
+
+    engine = make_engine(CountingPipeline())
+    for i in range(STATS_WINDOW + 10):
+        engine.stats.batch_sizes.append(i)
+        engine.stats.switch_ms.append(float(i))
+    assert len(engine.stats.batch_sizes) == len(engine.stats.switch_ms) == STATS_WINDOW
+    assert engine.stats.batch_sizes[-1] == STATS_WINDOW + 9

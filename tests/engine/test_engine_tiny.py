@@ -101,7 +101,7 @@ async def test_same_seed_same_image_batched_and_alone(model_cfg: ModelConfig, st
         await engine.generate(request("happy otter", seed=41, tag="again"))
     finally:
         await engine.close()
-    assert engine.stats.batch_sizes == [3, 1, 1, 1, 1]
+    assert list(engine.stats.batch_sizes) == [3, 1, 1, 1, 1]
     batched = capture.images["batched"]
     alone = capture.images["alone"]
     for one, other in zip(batched, alone, strict=True):

@@ -86,7 +86,7 @@ class FakeEngine(StickerEngine):
     async def start(self) -> None:
         self.closed = False
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float | None = None) -> None:
         self.closed = True
 
     def styles(self) -> Sequence[StyleSummary]:

@@ -13,7 +13,6 @@ it already names a non-default database URL (e.g. a PostgreSQL one).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from bot.config import AppConfig, LimitsConfig, StorageConfig
@@ -35,7 +34,10 @@ async def make_service(
     if config.storage == StorageConfig():
         config = with_storage_under(config, Path(tmp_path))
     elif config.storage.cache_dir == StorageConfig().cache_dir:
-        config = replace(config, storage=replace(config.storage, cache_dir=str(Path(tmp_path) / "cache")))
+        cache_dir = str(Path(tmp_path) / "cache")
+        config = config.model_copy(
+            update={"storage": config.storage.model_copy(update={"cache_dir": cache_dir})}
+        )
     engine = engine or FakeEngine()
     await engine.start()  # started here, so closed by `service.close()`
     try:

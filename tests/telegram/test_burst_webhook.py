@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
 
 import aiohttp
 
@@ -41,7 +40,7 @@ async def test_webhook_mode_with_secret_token(harness: Harness) -> None:
     hook = TelegramWebhookConfig(
         url=f"http://127.0.0.1:{port}/tg-hook", listen="127.0.0.1", port=port, secret_token="s3cret_Token-1"
     )
-    harness.config = replace(harness.config, webhook=hook)
+    harness.config = harness.config.model_copy(update={"webhook": hook})
     await harness.start()
     [set_hook] = await api.wait_calls("setWebhook")
     assert set_hook.params["url"] == hook.url

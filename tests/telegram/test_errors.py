@@ -139,7 +139,7 @@ async def test_token_never_reaches_the_logs(harness: Harness, caplog: pytest.Log
 
 
 async def test_rejected_token_is_a_clear_startup_error(harness: Harness) -> None:
-    harness.config = replace(harness.config, token="123:wrong")
+    harness.config = harness.config.model_copy(update={"token": "123:wrong"})
     with pytest.raises(TelegramConfigError, match=r"telegram\.token"):
         await harness.start()
     assert harness.adapter is not None
@@ -149,7 +149,7 @@ async def test_rejected_token_is_a_clear_startup_error(harness: Harness) -> None
 def test_missing_token_is_a_clear_config_error(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STICKERBOT_TELEGRAM_TOKEN", raising=False)
     with pytest.raises(TelegramConfigError, match="STICKERBOT_TELEGRAM_TOKEN"):
-        TelegramAdapter(replace(harness.config, token=None), harness.service)
+        TelegramAdapter(harness.config.model_copy(update={"token": None}), harness.service)
 
 
 async def test_unexpected_handler_errors_get_an_apology(

@@ -79,7 +79,7 @@ async def test_queued_older_query_is_cancelled_when_superseded(harness: Harness)
     api, engine = harness.api, harness.engine
     engine.delay_s = 0.8
     engine._slots = asyncio.Semaphore(1)
-    harness.config = replace(harness.config, inline_deadline_s=4.0)
+    harness.config = harness.config.model_copy(update={"inline_deadline_s": 4.0})
     await harness.start()
     other = api.inline_update(USER + 9, "busy otter")  # occupies the engine
     await asyncio.sleep(0.15)
@@ -98,7 +98,7 @@ async def test_queued_older_query_is_cancelled_when_superseded(harness: Harness)
 async def test_slow_generation_answers_before_deadline_with_private_chat_button(harness: Harness) -> None:
     api, engine = harness.api, harness.engine
     engine.delay_s = 2.0
-    harness.config = replace(harness.config, inline_deadline_s=1.0)
+    harness.config = harness.config.model_copy(update={"inline_deadline_s": 1.0})
     await harness.start()
     query_id = api.inline_update(USER, "dancing otter")
     [answer] = await api.wait_calls("answerInlineQuery", within_s=5)
@@ -127,7 +127,7 @@ async def test_slow_generation_answers_before_deadline_with_private_chat_button(
 
 async def test_long_query_start_parameter_round_trips(harness: Harness) -> None:
     api, engine = harness.api, harness.engine
-    harness.config = replace(harness.config, storage_chat_id=None)
+    harness.config = harness.config.model_copy(update={"storage_chat_id": None})
     await harness.start()
     text = "a very long description of an otter eating a pizza on a skateboard at night"
     api.inline_update(USER, text)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +122,9 @@ async def chat(tmp_path: Path) -> AsyncIterator[Harness]:
     ) -> ChatHarness:
         engine = engine or FakeEngine()
         web = web or WebConfig(port=0)
-        config = replace(AppConfig(limits=GENEROUS_LIMITS), web=web)
+        config = AppConfig(limits=GENEROUS_LIMITS, web=web)
         if database_url is not None:
-            config = replace(config, storage=StorageConfig(url=database_url))
+            config = config.model_copy(update={"storage": StorageConfig(url=database_url)})
         service = await make_service(tmp_path, engine=engine, config=config)
         adapter = create_adapter(web, service, service.config)
         client = TestClient(TestServer(await adapter.build_app(), host="127.0.0.1"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +15,7 @@ from tests.fakes.service_factory import GENEROUS_LIMITS, make_service
 
 async def test_start_prints_the_url_serves_and_stops(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     web = WebConfig(port=0)
-    service = await make_service(tmp_path, config=replace(AppConfig(limits=GENEROUS_LIMITS), web=web))
+    service = await make_service(tmp_path, config=AppConfig(limits=GENEROUS_LIMITS, web=web))
     adapter = create_adapter(web, service, service.config)
     assert adapter.name == "web"
     await adapter.start()

@@ -11,7 +11,6 @@ import hashlib
 import io
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -45,7 +44,7 @@ async def running_room(tmp_path: Path, tiny_model_dir: Path) -> AsyncIterator[We
     model_cfg = ModelConfig(path=str(tiny_model_dir), local_files_only=True, compile="off", warmup=False)
     engine_cfg = EngineConfig(styles_dir=str(styles_dir), default_style="otter")
     web = WebConfig(port=0)
-    config = replace(AppConfig(limits=GENEROUS_LIMITS), model=model_cfg, engine=engine_cfg, web=web)
+    config = AppConfig(limits=GENEROUS_LIMITS, model=model_cfg, engine=engine_cfg, web=web)
     service = await make_service(tmp_path, engine=build_engine(model_cfg, engine_cfg), config=config)
     adapter = create_adapter(web, service, service.config)
     await adapter.start()

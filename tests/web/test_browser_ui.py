@@ -4,7 +4,6 @@ sticker menu (4 more → pick), reaction picker, style menu, recent tray, and re
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ def web_config() -> WebConfig:
 @pytest.fixture
 async def room(tmp_path: Path, web_config: WebConfig) -> AsyncIterator[WebAdapter]:
     web = web_config
-    config = replace(AppConfig(limits=GENEROUS_LIMITS), web=web)
+    config = AppConfig(limits=GENEROUS_LIMITS, web=web)
     service = await make_service(tmp_path, engine=FakeEngine(), config=config)
     adapter = create_adapter(web, service, service.config)
     await adapter.start()
