@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ async def _round(engine, first_alone: bool, queries: int, deadline_s: float, wor
             adapter = TelegramAdapter(config, service, options=options)
             await adapter.start()
             try:
+                await engine.wait_ready()  # the model is loaded and warm before the burst
                 await api.wait_calls("getUpdates")
                 ids = [api.inline_update(FIRST_USER + i, f"{words} otter {i}") for i in range(queries)]
                 await api.wait_calls("answerInlineQuery", queries, within_s=deadline_s + 30)
@@ -73,6 +75,9 @@ async def _round(engine, first_alone: bool, queries: int, deadline_s: float, wor
                         count = len(call.params["results"])
                         tally.stickers.append(count)
                         tally.answered_with_stickers += count > 0
+                async with asyncio.timeout(300):  # let the late candidates finish before the next round
+                    while service.active_requests or engine.queue_length():  # noqa: ASYNC110
+                        await asyncio.sleep(0.1)
             finally:
                 await adapter.stop()  # lets the late candidates finish (bounded), so rounds don't overlap
                 await service.close()  # owns_engine: the engine is started again for the next round
@@ -116,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     info = machine_info()
     print(f"machine: {info}", flush=True)
     print(f"burst of {args.queries} inline queries, deadline {args.deadline:g} s, tiny model", flush=True)
