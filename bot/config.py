@@ -8,6 +8,7 @@ Validation errors become one line naming the file and the key (see `bot.config_e
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import stat
@@ -74,7 +75,7 @@ class LimitsConfig(Section):
         20.0, ge=0, description="on SIGINT/SIGTERM, how long in-flight requests may finish"
     )
     request_deadline_s: float = Field(
-        120.0, gt=0, description='one request end to end, waiting in line included; then "took too long"'
+        120.0, gt=0, description='one request end to end (waiting included); then "took too long"'
     )
 
 
@@ -83,7 +84,11 @@ class SafetyConfig(Section):
     block_list_file: str | None = Field(
         None, description="a text file with one blocked word/phrase per line (# comments)"
     )
-    negative_prompt: str = "nsfw, nude, gore, blood, text, watermark, signature, blurry, lowres"
+    negative_prompt: str | None = Field(
+        None,
+        description="deprecated, has no effect: SDXL-Turbo draws without guidance, where negative prompts "
+        "are ignored; the prompt filter is what refuses unsafe requests",
+    )
 
 
 class WebConfig(Section):
@@ -102,6 +107,40 @@ class WebConfig(Section):
     max_message_chars: Positive = 2000
     messages_per_10s: Positive = Field(20, description="chat messages per connection per 10 seconds")
     history_limit: int = Field(200, ge=0, description="messages kept per room")
+    # Hardening (docs/running/limits-and-proxy.md): in the web room limits count per client address.
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names served; [] = the bind address, localhost, 127.0.0.1, ::1",
+    )
+    trusted_proxy_header: str | None = Field(
+        None,
+        description="header with the client address, e.g. X-Forwarded-For (believed from trusted_proxies)",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or networks (CIDR) of your reverse proxies"
+    )
+    max_connections: Positive = Field(1000, description="open sockets in all (idle, HTTP and WebSocket)")
+    max_connections_per_address: Positive = Field(20, description="WebSocket connections from one address")
+    max_connections_per_room: Positive = Field(300, description="connections in one room")
+    max_sessions_per_address: Positive = Field(
+        8, description="distinct sessions connected at once per address"
+    )
+    max_rooms_per_address: Positive = Field(8, description="distinct rooms one address is in at once")
+    max_pending_per_address: Positive = Field(6, description="stickers on the way for one address")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="time to send request headers; idle keep-alive sockets close after it"
+    )
+    hello_timeout_s: float = Field(10.0, gt=0, description="from the WebSocket upgrade to the hello frame")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise invalid(f"must list addresses or networks (got {network!r})") from None
+        return value
 
 
 class TelegramWebhookConfig(Section):
@@ -236,6 +275,12 @@ def load_config(
     config.source = source
     if source is not None:
         _warn_about_written_secrets(config, source)
+        if config.safety.negative_prompt is not None:
+            log.warning(
+                "%s: 'safety.negative_prompt' has no effect (SDXL-Turbo draws without guidance, where "
+                "negative prompts are ignored); the prompt filter refuses unsafe requests: remove the key",
+                source,
+            )
     for dotted, value in EnvSettings.read(env).secrets().items():
         *parents, key = dotted.split(".")
         section: Any = config
@@ -338,6 +383,8 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
     block_file = config.safety.block_list_file
     if block_file is not None and not Path(block_file).is_file():
         raise bad("safety.block_list_file", f"names a file that does not exist ({block_file})")
+    if config.web.trusted_proxies and not config.web.trusted_proxy_header:
+        raise bad("web.trusted_proxies", "is set but web.trusted_proxy_header is not (e.g. X-Forwarded-For)")
     if config.telegram.enabled and not config.telegram.token:
         raise bad("telegram.enabled", "is true but there is no token: set STICKERBOT_TELEGRAM_TOKEN")
     if config.discord.enabled and not config.discord.token:

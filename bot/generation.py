@@ -45,6 +45,9 @@ class PositionReporter:
 
 
 def server_key(request: StickerRequest) -> str:
+    """Limits and the fair line count per server, or per `limits_key` where clients pick servers."""
+    if request.limits_key is not None:
+        return f"{request.platform}:key:{request.limits_key}"
     return f"{request.platform}:{request.scope_server}"
 
 

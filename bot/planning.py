@@ -25,7 +25,6 @@ from bot.prompts import (
     parse_count,
     parse_text,
 )
-from bot.safety import negative_prompt
 from bot.settings import DEFAULT_STYLE
 from bot.types import ErrorKind, RequestKind, ServiceError, StickerRecord, StickerRequest, UserError
 from generator.api import MAX_PROMPT_CHARS, GenerationRequest, StyleSummary
@@ -60,7 +59,6 @@ class Plan:
     count: int
     seed: int
     outline: bool | None
-    negative: str
     emoji: str
 
 
@@ -73,7 +71,6 @@ def generation_request(
         style=plan.style.name,
         seed=plan.seed,
         count=plan.count,
-        negative_prompt=plan.negative,
         steps=steps,
         outline=plan.outline,
         timeout_s=timeout_s,
@@ -92,8 +89,8 @@ def needs_screening(request: StickerRequest) -> bool:
 
 # ---------------------------------------------------------------------------------------------- styles
 def style_named(styles: Sequence[StyleSummary], name: str, unavailable: Collection[str] = ()) -> StyleSummary:
-    """The style called `name` (any case); "unavailable right now" for an installed style that
-    cannot run (its LoRA is missing or broken), UNKNOWN_STYLE listing the styles otherwise."""
+    """The style called `name` (any case); "unavailable right now" for a known style that can't run
+    (its LoRA is missing or broken), UNKNOWN_STYLE listing the styles otherwise."""
     by_name = {s.name: s for s in styles}
     key = name.strip().lower()
     if key in by_name:
@@ -131,14 +128,12 @@ def plan_request(
     *,
     styles: Sequence[StyleSummary],
     configured_style: str,
-    base_negative: str | None,
+    unavailable: Collection[str] = (),
     settings: ScopeSettings | None = None,
     parent: StickerRecord | None = None,
-    unavailable: Collection[str] = (),
     random_seed: Callable[[], int] = lambda: secrets.randbelow(MAX_SEED - 4),
 ) -> Plan:
-    """Plan `request`; raises `ServiceError`. `parent` is the loaded record when `needs_parent(request)`;
-    `unavailable` names installed styles that cannot run now."""
+    """Plan `request`. `parent` is the loaded record when `needs_parent(request)`; raises `ServiceError`."""
     found = settings or ScopeSettings()
     kind = request.kind
     if kind in REDO_KINDS:
@@ -199,7 +194,6 @@ def plan_request(
         count=count,
         seed=seed,
         outline=outline,
-        negative=negative_prompt(base_negative, style.negative_prompt),
         emoji=pick,
     )
 

@@ -381,14 +381,3 @@ def _squeeze_with_index(s: str) -> tuple[str, list[int]]:
             out.append(ch)
         index.append(len(out) - 1)
     return "".join(out), index
-
-
-def negative_prompt(*parts: str | None) -> str:
-    """Comma-join negative prompts, dropping empties and duplicates (order kept)."""
-    seen: dict[str, None] = {}
-    for part in parts:
-        for item in (part or "").split(","):
-            item = item.strip()
-            if item and item.casefold() not in {k.casefold() for k in seen}:
-                seen[item] = None
-    return ", ".join(seen)

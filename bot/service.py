@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from bot import emoji as emoji_table
@@ -78,7 +78,7 @@ class StickerService(StickerServiceAPI):
         self.cache = StickerCache(store, ResultIndex(database))
         self.results = Results(self.cache, self.records, config.model.path)
         self.preferences = Preferences(
-            self.settings, engine.styles, config.engine.default_style, self.unavailable_styles
+            self.settings, engine.styles, config.engine.default_style, engine.unavailable_styles
         )
         self.safety: PromptFilter = safety or BlockListFilter.from_config(
             config.safety.block_list, config.safety.block_list_file
@@ -252,11 +252,6 @@ class StickerService(StickerServiceAPI):
     def styles(self) -> Sequence[StyleInfo]:
         return [StyleInfo(s.name, s.description, s.subject) for s in self.engine.styles()]
 
-    def unavailable_styles(self) -> Collection[str]:
-        """Installed styles that cannot run now (optional in `StickerEngine`)."""
-        unavailable = getattr(self.engine, "unavailable_styles", None)
-        return unavailable() if unavailable is not None else ()
-
     def expression_for(self, emoji: str) -> str | None:
         return emoji_table.expression_for(emoji)
 
@@ -321,18 +316,22 @@ class StickerService(StickerServiceAPI):
         return plan_request(
             request,
             styles=self.engine.styles(),
+            unavailable=self.engine.unavailable_styles(),
             configured_style=self.config.engine.default_style,
-            base_negative=self.config.safety.negative_prompt,
             settings=settings,
             parent=parent,
-            unavailable=self.unavailable_styles(),
         )
 
     def _rate_limit(self, request: StickerRequest) -> None:
         """Charge the user and the server once per request id (parts of one request share it)."""
         if request.request_id in self._charged:
             return
-        wait = self.rate_limits.check(f"{request.platform}:{request.user_id}", server_key(request))
+        server = server_key(request)
+        # Where clients choose their "server" (web rooms), users are counted within their limits key.
+        user = (
+            f"{server}:{request.user_id}" if request.limits_key else f"{request.platform}:{request.user_id}"
+        )
+        wait = self.rate_limits.check(user, server)
         if wait > 0:
             raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
         self._charged[request.request_id] = None

@@ -93,6 +93,9 @@ class StickerRequest:
     outline: bool | None = None
     routing: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # Who rate limits and the fair line count this against when the user and server ids are client-chosen
+    # (the web room: the client's network address). None = the user and the server.
+    limits_key: str | None = None
 
     @property
     def scope_server(self) -> str:

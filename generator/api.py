@@ -7,7 +7,7 @@ without loading a model.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -144,5 +144,9 @@ class StickerEngine(Protocol):
     ) -> GenerationResult: ...
 
     def styles(self) -> Sequence[StyleSummary]: ...
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        """Installed styles that cannot run right now, with the reason for the operator."""
+        ...
 
     def queue_length(self) -> int: ...

@@ -271,14 +271,16 @@ class Engine(StickerEngine):
                 self.abandoned,
                 timeout_s or 0.0,
             )
-        # Join the threads unless the model call is stuck: a thread still inside torch while the
-        # interpreter finalizes aborts the process ("terminate called without an active exception").
-        hung = self._worker is not None and self._worker.busy
-        for pool in (self._worker, self._post_pool):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-                if not hung:
-                    await asyncio.to_thread(pool.shutdown, True)
+        # Join the threads, within the bound: a model call that is stuck is abandoned with its
+        # daemon thread (see worker_thread.abandoned_threads) instead of holding the process.
+        hung = False
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
+            hung = not await asyncio.to_thread(self._worker.join, left())
+        if self._post_pool is not None:
+            self._post_pool.shutdown(wait=False, cancel_futures=True)
+            if not hung:
+                await asyncio.to_thread(self._post_pool.shutdown, True)
         self._scheduler = None
         self._pipeline = None
 

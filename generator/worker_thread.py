@@ -17,6 +17,14 @@ T = TypeVar("T")
 
 _Item = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
+_abandoned: set[threading.Thread] = set()
+
+
+def abandoned_threads() -> list[threading.Thread]:
+    """Workers given up at shutdown that are still inside a call. While one is, the process must
+    leave with `os._exit`: finalizing the interpreter under a thread that is inside torch aborts it."""
+    return [t for t in _abandoned if t.is_alive()]
+
 
 class DaemonWorker(Executor):
     """A one-thread executor whose thread never blocks interpreter exit."""
@@ -66,6 +74,15 @@ class DaemonWorker(Executor):
                 self._queue.put(None)
         if wait:
             self._thread.join()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """After `shutdown`: wait up to `timeout_s` for the thread to end; False (and the thread
+        counted in `abandoned_threads`) when it is still inside a call."""
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            _abandoned.add(self._thread)
+            return False
+        return True
 
     def _cancel_queued(self) -> None:
         kept: list[_Item | None] = []

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from adapters.web.chat import ChatRoom
 from adapters.web.history import History
-from adapters.web.server import build_app
+from adapters.web.server import build_app, start_runner
 from bot.config import AppConfig, WebConfig
 from bot.storage import Database, open_database
 from bot.types import StickerServiceAPI
@@ -61,8 +61,7 @@ class WebAdapter:
 
     async def start(self) -> None:
         app = await self.build_app()
-        runner = self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
+        runner = self._runner = await start_runner(app, self.config)
         site = web.TCPSite(runner, self.config.host, self.config.port, shutdown_timeout=5.0)
         await site.start()
         self.port = _bound_port(runner, self.config.port)

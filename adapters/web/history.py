@@ -11,11 +11,14 @@ catch up.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.storage import Database, register_migrations
+from bot.storage import Database, DatabaseError, register_migrations
+
+log = logging.getLogger("stickerbot.web")
 
 MIGRATION_NAMESPACE = "web"
 register_migrations(
@@ -161,7 +164,10 @@ class History:
             ),
         )
         message_id = int(rows[0][0])
-        await self._prune(room)
+        try:
+            await self._prune(room)
+        except DatabaseError:  # housekeeping: a full disk may refuse the delete; the message is kept
+            log.debug("pruning the history of %s failed", room, exc_info=True)
         return ChatMessage(
             id=message_id,
             room=room,

@@ -4,8 +4,10 @@ Every frame carries `"v": 1` and a `"type"`. The client speaks first with `hello
 that it may send the other client types below. The server answers with `welcome` and then
 streams room events. Anything structurally wrong (not JSON, wrong version, unknown type,
 missing or mistyped fields, unknown fields) is a `ProtocolError`: the server closes that
-one connection. Content problems (an empty or too-long message) are answered with a
-`notice` instead, so a person typing never gets disconnected.
+one connection with an `error` frame first. Content problems (an empty or too-long message)
+are answered with a `notice` instead, so a person typing never gets disconnected. Client
+frames are pydantic models (`ClientFrame`); the first validation problem becomes the
+`ProtocolError`'s one-line reason ("chat.text must be a str", "hello.name is required").
 
 Client → server:
   hello      name, room, session?, token?, last_id?
@@ -20,6 +22,7 @@ Client → server:
 
 Server → client:
   welcome, message, pending, pending_end, candidates, presence, style, notice, error
+  presence carries `count` and one change: `joined` or `left` ({id, name}); the welcome has the list.
 """
 
 from __future__ import annotations
@@ -27,17 +30,16 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PROTOCOL_VERSION = 1
 
 MAX_NAME_CHARS = 32
 MAX_ROOM_CHARS = 32
-MAX_TOKEN_CHARS = 200
-MAX_ID_CHARS = 64
 
-ROOM_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+ROOM_RE = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_ROOM_CHARS - 1}}}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 SESSION_RE = re.compile(r"^[0-9a-f]{32}$")
 RECORD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -46,50 +48,82 @@ RECORD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CLOSE_PROTOCOL = 4400  # malformed frame / protocol violation
 CLOSE_UNAUTHORIZED = 4401  # missing or wrong room access token
 CLOSE_BAD_HELLO = 4422  # unusable name or room
-CLOSE_RATE_LIMIT = 4429  # kept flooding after being told to slow down
+CLOSE_REFUSED = 4429  # over a limit: kept flooding, or too many connections/sessions/rooms
 CLOSE_GOING_AWAY = 1001  # server shutting down
+
+JsonId = Annotated[int, Field(ge=0, lt=2**53)]
 
 
 class ProtocolError(Exception):
     """A frame that breaks the protocol; the connection that sent it is closed."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClientFrame:
-    type: str
-    fields: dict[str, Any]
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
+    v: Literal[1]
 
 
-# type -> {field: (python type, required)}; strings are length-checked against `string_limit`.
-_SCHEMAS: dict[str, dict[str, tuple[type, bool]]] = {
-    "hello": {
-        "name": (str, True),
-        "room": (str, True),
-        "session": (str, False),
-        "token": (str, False),
-        "last_id": (int, False),
-    },
-    "chat": {"text": (str, True)},
-    "sticker": {"prompt": (str, True), "style": (str, False)},
-    "reroll": {"record_id": (str, True)},
-    "more": {"record_id": (str, True)},
-    "pick": {"record_id": (str, True), "sha256": (str, True)},
-    "react": {"message_id": (int, True), "emoji": (str, True)},
-    "set_style": {"style": (str, True)},
-    "resend": {"sha256": (str, True)},
-}
-
-CLIENT_TYPES = frozenset(_SCHEMAS)
+class Hello(_Frame):
+    type: Literal["hello"]
+    name: str
+    room: str
+    session: str | None = None
+    token: str | None = None
+    last_id: JsonId | None = None
 
 
-def parse_client_frame(raw: str, *, max_text_chars: int) -> ClientFrame:
+class Chat(_Frame):
+    type: Literal["chat"]
+    text: str
+
+
+class AskSticker(_Frame):
+    type: Literal["sticker"]
+    prompt: str
+    style: str | None = None
+
+
+class Reroll(_Frame):
+    type: Literal["reroll", "more"]  # "more": 4 candidates, to the requester only
+    record_id: str
+
+
+class Pick(_Frame):
+    type: Literal["pick"]
+    record_id: str
+    sha256: str
+
+
+class React(_Frame):
+    type: Literal["react"]
+    message_id: JsonId
+    emoji: str
+
+
+class SetStyle(_Frame):
+    type: Literal["set_style"]
+    style: str
+
+
+class Resend(_Frame):
+    type: Literal["resend"]
+    sha256: str
+
+
+ClientFrame = Annotated[
+    Hello | Chat | AskSticker | Reroll | Pick | React | SetStyle | Resend, Field(discriminator="type")
+]
+_FRAMES: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+_TYPES = frozenset({"hello", "chat", "sticker", "reroll", "more", "pick", "react", "set_style", "resend"})
+_TYPE_NAMES = {"string_type": "str", "int_type": "int"}
+
+
+def parse_client_frame(raw: str) -> ClientFrame:
     """Decode and validate one client frame. Raises `ProtocolError` with a short reason.
 
-    Text fields may be up to `max_text_chars` long here; the handlers apply the finer,
-    user-facing limits (and answer with a notice rather than a disconnect).
+    Text fields are bounded by the frame size only; the handlers apply the finer, user-facing
+    limits (and answer with a notice rather than a disconnect).
     """
     try:
         data = json.loads(raw)
@@ -100,28 +134,31 @@ def parse_client_frame(raw: str, *, max_text_chars: int) -> ClientFrame:
     if data.get("v") != PROTOCOL_VERSION or isinstance(data.get("v"), bool):
         raise ProtocolError(f"unsupported protocol version (expected v={PROTOCOL_VERSION})")
     kind = data.get("type")
-    if not isinstance(kind, str) or kind not in _SCHEMAS:
+    if not isinstance(kind, str) or kind not in _TYPES:
         raise ProtocolError("unknown frame type")
-    schema = _SCHEMAS[kind]
-    extra = set(data) - set(schema) - {"v", "type"}
+    try:
+        return _FRAMES.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(_reason(kind, exc)) from None
+
+
+def _reason(kind: str, exc: ValidationError) -> str:
+    """The first problem in one line, naming the field as `type.field`."""
+    errors = exc.errors(include_url=False, include_input=False)
+    extra = sorted(str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden")
     if extra:
-        raise ProtocolError(f"unexpected field(s) in {kind}: {', '.join(sorted(extra))[:80]}")
-    fields: dict[str, Any] = {}
-    for name, (expected, required) in schema.items():
-        value = data.get(name)
-        if value is None:
-            if required:
-                raise ProtocolError(f"{kind}.{name} is required")
-            continue
-        # bool is an int subclass in Python; a JSON true is never a valid id.
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise ProtocolError(f"{kind}.{name} must be a {expected.__name__}")
-        if isinstance(value, str) and len(value) > max_text_chars:
-            raise ProtocolError(f"{kind}.{name} is too long")
-        if isinstance(value, int) and not 0 <= value < 2**53:
-            raise ProtocolError(f"{kind}.{name} is out of range")
-        fields[name] = value
-    return ClientFrame(kind, fields)
+        return f"unexpected field(s) in {kind}: {', '.join(extra)[:80]}"
+    error = errors[0]
+    field = f"{kind}.{error['loc'][-1]}"
+    match error["type"]:
+        case "missing":
+            return f"{field} is required"
+        case "greater_than_equal" | "less_than":
+            return f"{field} is out of range"
+        case other if other in _TYPE_NAMES:
+            return f"{field} must be a {_TYPE_NAMES[other]}"
+        case _:
+            return f"{field} is invalid"
 
 
 def server_frame(kind: str, **fields: Any) -> str:

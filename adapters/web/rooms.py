@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,9 @@ class Client:
     held: list[tuple[str, int | None]] | None = field(default_factory=list)
     closer: asyncio.Future[Any] | None = None
     gone: bool = False  # the connection has ended; late replies are dropped
+    address: str = ""  # the client's network address: what limits count against
+    session: str = ""
+    jobs: dict[asyncio.Task[None], bool] = field(default_factory=dict)  # sticker jobs -> private?
 
     def start_writer(self, first: str, already_sent: set[int]) -> None:
         """Send `first` (the welcome), then what the room said meanwhile, then live events.
@@ -120,18 +124,27 @@ class Pending:
         return out
 
 
+MEMBERS_SHOWN = 200  # names listed in a welcome; presence frames then carry changes and the count
+
+
 @dataclass
 class Room:
     name: str
     clients: set[Client] = field(default_factory=set)
     pending: dict[str, Pending] = field(default_factory=dict)
+    users: Counter[str] = field(default_factory=Counter)  # user id -> open connections (tabs)
 
-    def members(self) -> list[dict[str, str]]:
-        """Distinct users present (a user with two tabs is listed once), sorted by name."""
+    @property
+    def member_count(self) -> int:
+        return len(self.users)
+
+    def members(self, limit: int = MEMBERS_SHOWN) -> list[dict[str, str]]:
+        """Distinct users present (a user with two tabs is listed once), sorted by name, at most `limit`."""
         seen: dict[str, str] = {}
         for c in self.clients:
             seen.setdefault(c.user_id, c.name)
-        return [{"id": uid, "name": name} for uid, name in sorted(seen.items(), key=lambda kv: kv[1].lower())]
+        ordered = sorted(seen.items(), key=lambda kv: kv[1].lower())[:limit]
+        return [{"id": uid, "name": name} for uid, name in ordered]
 
     def unique_name(self, user_id: str, wanted: str) -> str:
         """`wanted`, or `wanted 2`, `wanted 3`… if another user in the room already uses it."""
@@ -151,8 +164,10 @@ class Room:
             if client not in skip:
                 client.send_raw(frame, message_id)
 
-    def broadcast_presence(self) -> None:
-        self.broadcast("presence", members=self.members())
+    def announce(self, change: str, client: Client) -> None:
+        """One presence change (`joined` / `left`) and the new count: a few bytes per member, not the list."""
+        who = {"id": client.user_id, "name": client.name}
+        self.broadcast("presence", count=self.member_count, **{change: who})
 
 
 class Rooms:
@@ -170,18 +185,25 @@ class Rooms:
     def peek(self, name: str) -> Room | None:
         return self._rooms.get(name)
 
-    def join(self, client: Client) -> Room:
+    def join(self, client: Client) -> bool:
+        """Add the connection; True when its user was not in the room yet (another tab doesn't count)."""
         room = self.get(client.room)
         room.clients.add(client)
-        return room
+        room.users[client.user_id] += 1
+        return room.users[client.user_id] == 1
 
     def leave(self, client: Client) -> Room | None:
+        """Remove the connection; the room when its user has now left it (no tab still open)."""
         room = self._rooms.get(client.room)
-        if room is None:
+        if room is None or client not in room.clients:
             return None
         room.clients.discard(client)
+        room.users[client.user_id] -= 1
+        gone = room.users[client.user_id] <= 0
+        if gone:
+            del room.users[client.user_id]
         self.forget_if_empty(client.room)
-        return room
+        return room if gone else None
 
     def forget_if_empty(self, name: str) -> None:
         room = self._rooms.get(name)

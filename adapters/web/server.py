@@ -3,11 +3,15 @@
 Every response carries a strict Content-Security-Policy (scripts and styles only from this
 origin, no inline code), so even a rendering mistake in the page could not run injected
 script. Sticker files are looked up by a validated SHA-256 only; no user text ever reaches
-a filesystem path.
+a filesystem path. Requests for a Host other than `web.allowed_hosts` are refused (DNS rebinding).
+
+`start_runner` serves the app with the socket-level guards: a header-read/idle timeout, a cap
+on open sockets, and one rate-limited log line for malformed HTTP instead of a traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +19,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from adapters.web.protocol import clean_room
+from adapters.web.guards import QuietErrors, cap_sockets
+from adapters.web.protocol import MAX_ROOM_CHARS, clean_room
+from bot.config import WebConfig
 
 if TYPE_CHECKING:
     from adapters.web.chat import ChatRoom
@@ -59,14 +65,23 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 def build_app(chat: ChatRoom) -> web.Application:
     """The aiohttp application: page routes, static files, `/stickers/<sha256>.webp`, `/ws`."""
-    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+
+    @web.middleware
+    async def allowed_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not chat.identity.host_allowed(request):
+            raise web.HTTPMisdirectedRequest(text="This server does not serve that host name.")
+        return await handler(request)
+
+    app = web.Application(middlewares=[security_headers, allowed_host], client_max_size=64 * 1024)
     index_html = (STATIC_DIR / "index.html").read_bytes()
     static = {name: (STATIC_DIR / name).read_bytes() for name in STATIC_FILES}
 
     async def page(request: web.Request) -> web.Response:
         room = request.match_info.get("room")
         if room is not None and clean_room(room) != room:
-            raise web.HTTPNotFound(text="No such room name (use a-z, 0-9, - and _, up to 32 characters).")
+            raise web.HTTPNotFound(
+                text=f"No such room name (use a-z, 0-9, - and _, up to {MAX_ROOM_CHARS} characters)."
+            )
         return web.Response(
             body=index_html, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-cache"}
         )
@@ -105,3 +120,18 @@ def build_app(chat: ChatRoom) -> web.Application:
     app.router.add_get("/stickers/{name}", sticker)
     app.router.add_get("/ws", chat.websocket)
     return app
+
+
+async def start_runner(app: web.Application, config: WebConfig) -> web.AppRunner:
+    """Set up `app` with the socket guards (the caller adds the site)."""
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=config.header_timeout_s,  # also bounds a request whose headers never finish
+        logger=QuietErrors(logging.getLogger("aiohttp.server")),
+    )
+    await runner.setup()
+    assert runner.server is not None
+    cap_sockets(runner.server, config.max_connections)
+    return runner

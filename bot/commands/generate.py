@@ -101,7 +101,6 @@ async def _plan(config: AppConfig, args: argparse.Namespace, registry: StyleRegi
             request,
             styles=registry.summaries(),
             configured_style=config.engine.default_style,
-            base_negative=config.safety.negative_prompt,
             random_seed=lambda: secrets.randbelow(2**31),
         )
     except ServiceError as exc:

@@ -40,6 +40,21 @@ def refuse_unknown_default_style(config: AppConfig) -> None:
         raise ConfigError(f"{where}: 'engine.default_style' {name!r} is not an installed style ({installed})")
 
 
+def leave_if_model_call_is_stuck() -> None:
+    """After a bounded shutdown gave up on a hung model call, exit now (status 0, logs flushed):
+    a normal interpreter exit would abort inside torch or wait for the call forever."""
+    import logging
+    import os
+
+    from generator.worker_thread import abandoned_threads
+
+    if abandoned_threads():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 def run_command(args: argparse.Namespace) -> int:
     from bot.app import run_app
     from bot.logs import configure_logging
@@ -53,6 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
     configure_logging(config.logging, secrets=secret_values(config))
     try:
         asyncio.run(run_app(config))
+        leave_if_model_call_is_stuck()
     except asyncio.CancelledError:
         return 130
     except (DatabaseError, OSError) as exc:  # database unreachable, port in use, unwritable data dir

@@ -116,3 +116,15 @@ def test_run_says_the_port_is_in_use_in_one_line(
     err = capsys.readouterr().err
     assert f"stickerbot: {path}: 'web.port' {port} is already in use" in err
     assert "Traceback" not in err
+
+
+def test_the_old_negative_prompt_key_is_accepted_with_a_warning(tmp_path, caplog) -> None:
+    from bot.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("safety:\n  negative_prompt: nsfw, gore\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="bot.config"):
+        config = load_config(path)
+    assert config.safety.negative_prompt == "nsfw, gore"
+    (record,) = [r for r in caplog.records if "negative_prompt" in r.getMessage()]
+    assert "has no effect" in record.getMessage() and "\n" not in record.getMessage()

@@ -9,7 +9,6 @@ from bot.safety import (
     BlockListFilter,
     PromptFilter,
     SafetyVerdict,
-    negative_prompt,
     skeleton,
 )
 
@@ -122,7 +121,3 @@ class AllowNothing:
 def test_filter_protocol_is_pluggable() -> None:
     assert isinstance(FILTER, PromptFilter)
     assert isinstance(AllowNothing(), PromptFilter)
-
-
-def test_negative_prompt_merges_without_duplicates() -> None:
-    assert negative_prompt("nsfw, blurry", "Blurry, text", None, "") == "nsfw, blurry, text"

@@ -67,7 +67,7 @@ async def test_command_end_to_end(adapter: FakeAdapter, fake_engine: FakeEngine)
     assert webp_size(sticker.data) == (512, 512) == (sticker.width, sticker.height)
     (job,) = fake_engine.ran
     assert job.prompt == "eating, otter, dm-sticker" and job.seed == 42 and job.count == 1
-    assert "nsfw" in (job.negative_prompt or "") and "blurry" in (job.negative_prompt or "")
+    assert job.negative_prompt is None  # ignored at guidance 0, so not sent (nor part of the cache key)
     assert job.request_id == reply.request.request_id
 
 

@@ -202,3 +202,15 @@ def test_speed_switches_tool_measures_each_switch(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     for row in ("classic attention", "+ sdpa", "+ fuse_qkv", "+ channels_last", "tiny autoencoder"):
         assert row in out
+
+
+def test_negative_prompts_do_nothing_at_sdxl_turbo_guidance(tiny_sticker_pipeline) -> None:
+    """Why the bot sends no negative prompt and leaves it out of the cache key: at guidance 0
+    (SDXL-Turbo) diffusers ignores it, so it can't be a safety measure."""
+    import numpy as np
+
+    plain = tiny_sticker_pipeline.run(["waving otter"], [""], [7], 1, 64, 64)[0]
+    negated = tiny_sticker_pipeline.run(["waving otter"], ["nsfw, nude, gore, otter"], [7], 1, 64, 64)[0]
+    other_prompt = tiny_sticker_pipeline.run(["sleeping otter"], [""], [7], 1, 64, 64)[0]
+    assert np.array_equal(np.asarray(plain), np.asarray(negated))
+    assert not np.array_equal(np.asarray(plain), np.asarray(other_prompt))  # the prompt does act

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
@@ -91,6 +91,9 @@ class FakeEngine(StickerEngine):
 
     def styles(self) -> Sequence[StyleSummary]:
         return list(self._styles.values())
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        return {}
 
     def queue_length(self) -> int:
         return len(self._waiting)

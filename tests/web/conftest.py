@@ -27,6 +27,8 @@ class Peer:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.welcome: dict[str, Any] = {}
+        self.members: dict[str, str] = {}  # as the page tracks them: the welcome's list + presence changes
+        self.member_count = 0
 
     async def send(self, kind: str, **fields: Any) -> None:
         await self.ws.send_str(json.dumps({"v": 1, "type": kind, **fields}))
@@ -48,11 +50,21 @@ class Peer:
             if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
                 return frame
 
+    def _apply_presence(self, frame: dict[str, Any]) -> list[dict[str, str]]:
+        if "joined" in frame:
+            self.members[frame["joined"]["id"]] = frame["joined"]["name"]
+        if "left" in frame:
+            self.members.pop(frame["left"]["id"], None)
+        self.member_count = frame["count"]
+        ordered = sorted(self.members.items(), key=lambda kv: kv[1].lower())
+        return [{"id": uid, "name": name} for uid, name in ordered]
+
     async def presence(self, names: list[str], wait_s: float = RECV_TIMEOUT_S) -> list[dict[str, str]]:
-        """Wait for a presence update listing exactly `names` (in the server's order)."""
+        """Wait until the presence changes (applied to the welcome's list) leave exactly `names`, by name."""
         while True:
-            members = (await self.expect("presence", wait_s=wait_s))["members"]
+            members = self._apply_presence(await self.expect("presence", wait_s=wait_s))
             if [m["name"] for m in members] == names:
+                assert self.member_count == len(names)
                 return members
 
     async def message(self, kind: str | None = None, wait_s: float = RECV_TIMEOUT_S) -> dict[str, Any]:
@@ -103,6 +115,8 @@ class ChatHarness:
         peer = await self.connect()
         await peer.send("hello", name=name, room=room, **hello)
         peer.welcome = await peer.expect("welcome")
+        peer.members = {m["id"]: m["name"] for m in peer.welcome["members"]}
+        peer.member_count = peer.welcome["count"]
         return peer
 
 

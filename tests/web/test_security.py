@@ -56,8 +56,9 @@ async def test_oversized_frame_closes_only_that_connection(chat: Harness) -> Non
     bob = await room.join("Bob")
     mallory = await room.join("Mallory")
     await mallory.send("chat", text="x" * 50_000)
-    code, _frames = await mallory.closed()
-    assert code == 1009  # message too big
+    code, frames = await mallory.closed()
+    assert code == 1009  # message too big, said in the protocol's error frame first
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "too_big"
     await assert_still_chatting(alice, bob)
 
 
@@ -82,9 +83,10 @@ async def test_message_limit_is_enforced(chat: Harness) -> None:
     assert len((await bob.message("chat"))["text"]) == 100
     mallory = await room.join("Mallory")
     await mallory.send("chat", text="z" * 101)
-    code, frames = await mallory.closed()
-    assert code == 4400 and "too long" in frames[-1]["text"]
-    await assert_still_chatting(alice, bob)
+    notice = await mallory.expect("notice")  # a notice, not a disconnect: people typing stay
+    assert notice["level"] == "error" and "up to 100 characters" in notice["text"]
+    assert not [f for f in await bob.quiet() if f["type"] == "message"]
+    await assert_still_chatting(mallory, bob)
 
 
 async def test_flooding_is_rate_limited_then_disconnected(chat: Harness) -> None:
@@ -202,9 +204,8 @@ async def test_cross_site_websocket_is_refused(chat: Harness) -> None:
     assert (await peer.expect("welcome"))["you"]["name"] == "Same origin"
 
 
-async def test_a_slow_hello_times_out_quietly(chat: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("adapters.web.chat.HELLO_TIMEOUT_S", 0.2)
-    room: ChatHarness = await chat()
+async def test_a_slow_hello_times_out_quietly(chat: Harness) -> None:
+    room: ChatHarness = await chat(web=WebConfig(port=0, hello_timeout_s=0.2))
     peer = await room.connect()
     code, frames = await peer.closed()
     assert code == 4400 and frames[-1]["code"] == "timeout"

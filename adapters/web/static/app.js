@@ -14,7 +14,9 @@
     room: null,
     roomFromUrl: roomFromPath(),
     lastId: null,
-    messages: new Map(), // id -> element
+    messages: new Map(), // id -> element (negative ids: shown but not kept by the server)
+    members: new Map(), // user id -> name
+    memberCount: 0,
     pending: new Map(), // id -> element
     recent: [],
     styles: [],
@@ -131,7 +133,9 @@
       $("room-name").textContent = `#${f.room.name}`;
       $("message-input").maxLength = f.room.max_chars;
       renderStyles(f.room.default_style);
-      renderMembers(f.members);
+      state.members = new Map(f.members.map((m) => [m.id, m.name]));
+      state.memberCount = typeof f.count === "number" ? f.count : f.members.length;
+      renderMembers();
       if (f.reset) {
         $("messages").replaceChildren();
         state.messages.clear();
@@ -160,7 +164,13 @@
       state.pending.delete(f.id);
     },
     candidates(f) { showCandidates(f); },
-    presence(f) { renderMembers(f.members); },
+    presence(f) {
+      // One change per frame (joined or left) plus the room's count, never the whole list.
+      if (f.joined) state.members.set(f.joined.id, f.joined.name);
+      if (f.left) state.members.delete(f.left.id);
+      state.memberCount = typeof f.count === "number" ? f.count : state.members.size;
+      renderMembers();
+    },
     style(f) { renderStyles(f.style); },
     notice(f) { notice(f.text, f.level); },
     error(f) {
@@ -208,8 +218,10 @@
     box.textContent = text || "";
   }
 
-  function renderMembers(members) {
-    $("member-count").textContent = String(members.length);
+  function renderMembers() {
+    $("member-count").textContent = String(state.memberCount);
+    const members = [...state.members].map(([id, name]) => ({ id, name }));
+    members.sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()));
     const list = $("members");
     list.replaceChildren(...members.map((m) => {
       const li = el("li", null, m.name);
@@ -262,7 +274,7 @@
 
   function addMessage(m) {
     if (state.messages.has(m.id)) return;
-    if (state.lastId === null || m.id > state.lastId) state.lastId = m.id;
+    if (m.id > 0 && (state.lastId === null || m.id > state.lastId)) state.lastId = m.id;
     let node;
     if (m.kind === "system") {
       node = el("div", "system info", `${m.author.name}: ${m.text}`);
@@ -282,6 +294,12 @@
         }
       } else {
         node.append(el("div", "bubble", m.text));
+      }
+      if (m.id < 0) {  // not kept (the server's store is full): nothing to react to later
+        node.dataset.id = String(m.id);
+        state.messages.set(m.id, node);
+        insertInOrder(node, Number.MAX_SAFE_INTEGER);
+        return;
       }
       const react = el("button", "react-button", "☺");
       react.type = "button";
