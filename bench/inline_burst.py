@@ -44,43 +44,24 @@ class Tally:
 
 
 async def _round(engine, first_alone: bool, queries: int, deadline_s: float, words: str) -> Tally:  # type: ignore[no-untyped-def]
-    from adapters.telegram import AdapterOptions, TelegramAdapter
-    from bot.config import TelegramConfig
-    from tests.fakes.service_factory import make_service
-    from tests.fakes.telegram_api import FakeBotAPI
+    from adapters.telegram import AdapterOptions
+    from bench.roundtrip import telegram_bot
 
     tally = Tally()
-    with tempfile.TemporaryDirectory(prefix="stickerbot-inline-") as tmp:
-        async with FakeBotAPI() as api:
-            service = await make_service(Path(tmp), engine)
-            config = TelegramConfig(
-                enabled=True,
-                token=api.token,
-                base_url=api.base_url,
-                base_file_url=api.base_file_url,
-                storage_chat_id=-1009999,
-                inline_deadline_s=deadline_s,
-            )
-            options = AdapterOptions(stop_grace_s=30.0, inline_first_alone=first_alone)
-            adapter = TelegramAdapter(config, service, options=options)
-            await adapter.start()
-            try:
-                await engine.wait_ready()  # the model is loaded and warm before the burst
-                await api.wait_calls("getUpdates")
-                ids = [api.inline_update(FIRST_USER + i, f"{words} otter {i}") for i in range(queries)]
-                await api.wait_calls("answerInlineQuery", queries, within_s=deadline_s + 30)
-                for call in api.calls_of("answerInlineQuery"):
-                    if call.params["inline_query_id"] in ids:
-                        tally.queries += 1
-                        count = len(call.params["results"])
-                        tally.stickers.append(count)
-                        tally.answered_with_stickers += count > 0
-                async with asyncio.timeout(300):  # let the late candidates finish before the next round
-                    while service.active_requests or engine.queue_length():  # noqa: ASYNC110
-                        await asyncio.sleep(0.1)
-            finally:
-                await adapter.stop()  # lets the late candidates finish (bounded), so rounds don't overlap
-                await service.close()  # owns_engine: the engine is started again for the next round
+    options = AdapterOptions(stop_grace_s=30.0, inline_first_alone=first_alone)
+    async with telegram_bot(engine, options, inline_deadline_s=deadline_s) as (api, service):
+        await engine.wait_ready()  # the model is loaded and warm before the burst
+        ids = [api.inline_update(FIRST_USER + i, f"{words} otter {i}") for i in range(queries)]
+        await api.wait_calls("answerInlineQuery", queries, within_s=deadline_s + 30)
+        for call in api.calls_of("answerInlineQuery"):
+            if call.params["inline_query_id"] in ids:
+                tally.queries += 1
+                count = len(call.params["results"])
+                tally.stickers.append(count)
+                tally.answered_with_stickers += count > 0
+        async with asyncio.timeout(300):  # let the late candidates finish before the next round
+            while service.active_requests or engine.queue_length():  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
     return tally
 
 
