@@ -13,8 +13,10 @@ import asyncio
 import importlib.util
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from generator.api import (
     EngineHealth,
@@ -83,39 +85,50 @@ def measure_telegram_roundtrip(inner: StickerEngine, runs: int = 10) -> list[flo
     return asyncio.run(_roundtrip(inner, runs))
 
 
-async def _roundtrip(inner: StickerEngine, runs: int) -> list[float]:
+@asynccontextmanager
+async def telegram_bot(
+    engine: StickerEngine, options: Any = None, **config: Any
+) -> AsyncIterator[tuple[Any, Any]]:
+    """The real Telegram adapter and service (SQLite in a temporary folder) against the fake Bot API,
+    started: yields `(api, service)`; stops both (the service closes the engine) on the way out."""
     from adapters.telegram import AdapterOptions, TelegramAdapter
     from bot.config import TelegramConfig
     from tests.fakes.service_factory import make_service
     from tests.fakes.telegram_api import FakeBotAPI
 
-    engine = TimedEngine(inner)
-    overheads: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="stickerbot-roundtrip-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="stickerbot-bench-") as tmp:
         async with FakeBotAPI() as api:
             service = await make_service(Path(tmp), engine)
-            config = TelegramConfig(
+            settings = TelegramConfig(
                 enabled=True,
                 token=api.token,
                 base_url=api.base_url,
                 base_file_url=api.base_file_url,
                 storage_chat_id=-1009999,
+                **config,
             )
-            adapter = TelegramAdapter(config, service, options=AdapterOptions(stop_grace_s=2.0))
+            adapter = TelegramAdapter(settings, service, options=options or AdapterOptions(stop_grace_s=2.0))
             await adapter.start()
             try:
                 await api.wait_calls("getUpdates")
-                for i in range(runs + 1):
-                    sent = len(api.calls_of("sendSticker", ok=True))
-                    generated = len(engine.generate_ms)
-                    started = time.monotonic()
-                    api.message_update(USER, USER, f"/sticker eating otter number {i}")
-                    calls = await api.wait_calls("sendSticker", sent + 1, within_s=120)
-                    elapsed_ms = (calls[sent].at - started) * 1000
-                    engine_ms = sum(engine.generate_ms[generated:])
-                    if i > 0:
-                        overheads.append(elapsed_ms - engine_ms)
+                yield api, service
             finally:
                 await adapter.stop()
                 await service.close()
+
+
+async def _roundtrip(inner: StickerEngine, runs: int) -> list[float]:
+    engine = TimedEngine(inner)
+    overheads: list[float] = []
+    async with telegram_bot(engine) as (api, _service):
+        for i in range(runs + 1):
+            sent = len(api.calls_of("sendSticker", ok=True))
+            generated = len(engine.generate_ms)
+            started = time.monotonic()
+            api.message_update(USER, USER, f"/sticker eating otter number {i}")
+            calls = await api.wait_calls("sendSticker", sent + 1, within_s=120)
+            elapsed_ms = (calls[sent].at - started) * 1000
+            engine_ms = sum(engine.generate_ms[generated:])
+            if i > 0:
+                overheads.append(elapsed_ms - engine_ms)
     return overheads

@@ -16,7 +16,7 @@ from bot import messages
 from bot.inflight import InFlight
 from bot.limits import AdmissionClosed, FairAdmission, QueueFull
 from bot.metrics import Metrics
-from bot.planning import Plan, fail
+from bot.planning import Plan, fail, generation_request
 from bot.types import ErrorKind, PositionCallback, StickerRequest
 from generator.api import GenerationRequest, GenerationResult, StickerEngine
 
@@ -63,14 +63,7 @@ class Generations:
 
     async def run(self, request: StickerRequest, plan: Plan, report: PositionReporter) -> list[bytes]:
         """The plan's stickers as WebP bytes; raises `ServiceError` (busy, restarting, failed)."""
-        job = GenerationRequest(
-            prompt=plan.built.prompt,
-            style=plan.style.name,
-            seed=plan.seed,
-            count=plan.count,
-            outline=plan.outline,
-            request_id=request.request_id,
-        )
+        job = generation_request(plan, request_id=request.request_id)
 
         async def in_line(position: int) -> None:
             await report(position + self.engine.queue_length())

@@ -29,7 +29,7 @@ from bot.prompts import (
 )
 from bot.settings import DEFAULT_STYLE
 from bot.types import ErrorKind, RequestKind, ServiceError, StickerRecord, StickerRequest, UserError
-from generator.api import MAX_PROMPT_CHARS, StyleSummary
+from generator.api import MAX_PROMPT_CHARS, GenerationRequest, StyleSummary
 
 REDO_KINDS = frozenset({RequestKind.REROLL, RequestKind.VARIATIONS, RequestKind.ANIMATE})
 UNSCREENED_KINDS = frozenset(
@@ -66,6 +66,22 @@ class Plan:
     emoji: str
     animate: str | None = None  # the motion preset when the result is animated (bot.motion)
     parent: StickerRecord | None = None
+
+
+def generation_request(
+    plan: Plan, *, request_id: str, steps: int | None = None, timeout_s: float | None = None
+) -> GenerationRequest:
+    """The engine's job for `plan` (candidate i uses seed `plan.seed + i`)."""
+    return GenerationRequest(
+        prompt=plan.built.prompt,
+        style=plan.style.name,
+        seed=plan.seed,
+        count=plan.count,
+        steps=steps,
+        outline=plan.outline,
+        timeout_s=timeout_s,
+        request_id=request_id,
+    )
 
 
 def needs_parent(request: StickerRequest) -> bool:

@@ -6,7 +6,7 @@ A database outage degrades reads to the defaults and refuses writes with one sho
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from bot import messages
 from bot.planning import ScopeSettings, default_style, fail, style_named
@@ -24,10 +24,15 @@ class Preferences:
     """Reads and changes scope settings; `styles` gives the styles that exist right now."""
 
     def __init__(
-        self, store: SettingsStore, styles: Callable[[], Sequence[StyleSummary]], configured_style: str
+        self,
+        store: SettingsStore,
+        styles: Callable[[], Sequence[StyleSummary]],
+        configured_style: str,
+        unavailable: Callable[[], Collection[str]] = tuple,
     ) -> None:
         self.store = store
         self._styles = styles
+        self._unavailable = unavailable
         self.configured_style = configured_style
 
     async def settings_for(self, scope: Scope) -> ScopeSettings:
@@ -48,7 +53,7 @@ class Preferences:
     async def set_default_style(self, scope: Scope, style: str, *, is_admin: bool) -> str:
         if not is_admin:
             raise fail(ErrorKind.FORBIDDEN, messages.FORBIDDEN_STYLE)
-        name = style_named(self._styles(), style).name
+        name = style_named(self._styles(), style, self._unavailable()).name
         await self._save(scope, DEFAULT_STYLE, name)
         where = "this channel" if scope.conversation else "this server"
         return f"Default style for {where} is now “{name}”."

@@ -82,7 +82,9 @@ class StickerService(StickerServiceAPI):
         self.cache = StickerCache(store, ResultIndex(database))
         self.results = Results(self.cache, self.records, config.model.path)
         self.animator = Animator(self.cache)
-        self.preferences = Preferences(self.settings, engine.styles, config.engine.default_style)
+        self.preferences = Preferences(
+            self.settings, engine.styles, config.engine.default_style, engine.unavailable_styles
+        )
         self.safety: PromptFilter = safety or BlockListFilter.from_config(
             config.safety.block_list, config.safety.block_list_file
         )

@@ -158,8 +158,9 @@ def run_generate_animated(args: argparse.Namespace, config: AppConfig, seed: int
     """`stickerbot generate PROMPT --animate [MOTION|diffusion] -o FILE`: one animated sticker."""
     from bot.motion import DIFFUSION, UnknownMotionName, resolve
 
-    if args.count != 1:
+    if args.count not in (None, 1):
         raise InvalidRequest("--animate makes one sticker; leave out -n.")
+    args.count, args.seed = 1, seed
     output = Path(args.output) if args.output else Path(f"sticker-{seed}.webm")
     _format(output)
     try:
@@ -170,10 +171,15 @@ def run_generate_animated(args: argparse.Namespace, config: AppConfig, seed: int
         clip = _diffusion_clip(args, config, seed)
         _save(clip, output, f"AnimateDiff, seed {seed}")
         return 0
-    from bot.commands.generate import _generate
+    from bot.commands.generate import CLI_TIMEOUT_S, _generate, _plan
+    from bot.planning import generation_request
     from generator.postprocess import load_image
+    from generator.styles import StyleRegistry
 
-    result = asyncio.run(_generate(config, args, seed))
+    registry = StyleRegistry.load(config.engine.styles_dir)
+    plan = asyncio.run(_plan(config, args, registry))  # the chat's own planning and safety filter
+    request = generation_request(plan, request_id="cli", steps=args.steps, timeout_s=CLI_TIMEOUT_S)
+    result = asyncio.run(_generate(config, registry, request))
     sticker = load_image(result.stickers[0].webp).convert("RGBA")
     args.fps, args.duration = getattr(args, "fps", 24.0), getattr(args, "duration", None)
     clip = _preset_clip(sticker, motion, args)
@@ -191,7 +197,7 @@ def _diffusion_clip(args: argparse.Namespace, config: AppConfig, seed: int) -> C
     from generator.styles import StyleRegistry
 
     registry = StyleRegistry.load(config.engine.styles_dir)
-    plan = asyncio.run(_plan(config, args, seed, registry))  # the chat's own planning and safety filter
+    plan = asyncio.run(_plan(config, args, registry))  # the chat's own planning and safety filter
     style, style_name, prompt = plan.style, plan.style.name, plan.built.prompt
     adapter = load_motion_adapter(config.model.motion_adapter, local_files_only=config.model.local_files_only)
     pipe = StickerPipeline.load(config.model, registry)

@@ -36,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for several (default: current folder)",
     )
     gen.add_argument(
-        "-n", "--count", type=int, default=1, help=f"number of candidates, 1-{MAX_COUNT} (default 1)"
+        "-n",
+        "--count",
+        type=int,
+        help=f"number of candidates, 1-{MAX_COUNT} (default 1, or n: in the prompt)",
     )
     gen.add_argument(
         "--seed", type=int, help="seed of the first candidate (candidate i uses seed+i); default random"
@@ -51,16 +54,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_generate(args: argparse.Namespace) -> int:
     from bot.config import load_config
+    from bot.planning import generation_request
+    from generator.styles import StyleRegistry
 
     config = load_config(args.config)
     if args.model:
         config.model.path = args.model
     config.model.warmup = False  # one request: warming up would only add time
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    if args.count is not None and not 1 <= args.count <= MAX_COUNT:
+        raise InvalidRequest(f"Ask for between 1 and {MAX_COUNT} stickers at once.")
     if getattr(args, "animate", None):
+        seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
         return animate.run_generate_animated(args, config, seed)
-    targets = outputs.sticker_paths(args.output, args.prompt, seed, args.count)  # before any work
-    result = asyncio.run(_generate(config, args, seed))
+    registry = StyleRegistry.load(config.engine.styles_dir)
+    plan = asyncio.run(_plan(config, args, registry))
+    targets = outputs.sticker_paths(args.output, plan.text, plan.seed, plan.count)  # before loading
+    request = generation_request(plan, request_id="cli", steps=args.steps, timeout_s=CLI_TIMEOUT_S)
+    result = asyncio.run(_generate(config, registry, request))
     folder = args.output is not None and outputs.is_folder(args.output)
     for target, sticker in zip(targets, result.stickers, strict=True):
         outputs.write(target, sticker.webp, create_folder=folder)
@@ -68,14 +78,15 @@ def _run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _plan(config: AppConfig, args: argparse.Namespace, seed: int, registry: StyleRegistry) -> Plan:
-    """The bot's own planning (options, emoji, subject, limits) and safety filter, as in a chat."""
+async def _plan(config: AppConfig, args: argparse.Namespace, registry: StyleRegistry) -> Plan:
+    """The bot's own planning (options in the text, emoji, subject, limits) and safety filter, as in a
+    chat; `--style`, `-n` and `--seed` win over `style:`, `n:` and `seed:` in the text."""
     from bot.planning import plan_request
     from bot.safety import BlockListFilter
     from bot.types import ErrorKind, RequestKind, ServiceError, StickerRequest
 
-    style_name = args.style or config.engine.default_style
-    registry.summary(style_name)  # an unknown or unavailable style: the generator's own sentence
+    if args.style:
+        registry.summary(args.style)  # an unknown or unavailable style: the generator's own sentence
     request = StickerRequest(
         platform="cli",
         user_id="cli",
@@ -83,9 +94,9 @@ async def _plan(config: AppConfig, args: argparse.Namespace, seed: int, registry
         server_id=None,
         text=args.prompt,
         kind=RequestKind.COMMAND,
-        style=style_name,
+        style=args.style,
         count=args.count,
-        seed=seed,
+        seed=args.seed,
         outline=False if args.no_outline else None,
         request_id="cli",
     )
@@ -94,6 +105,7 @@ async def _plan(config: AppConfig, args: argparse.Namespace, seed: int, registry
             request,
             styles=registry.summaries(),
             configured_style=config.engine.default_style,
+            random_seed=lambda: secrets.randbelow(2**31),
         )
     except ServiceError as exc:
         if exc.error.kind is ErrorKind.EMPTY_PROMPT:
@@ -101,6 +113,7 @@ async def _plan(config: AppConfig, args: argparse.Namespace, seed: int, registry
                 "The prompt is empty: say what the sticker shows, e.g. 'eating otter'."
             ) from None
         raise InvalidRequest(exc.error.message) from None
+    registry.summary(plan.style.name)  # `style:` in the text or the configured default, checked alike
     safety = BlockListFilter.from_config(config.safety.block_list, config.safety.block_list_file)
     verdict = await safety.check(plan.text)
     if not verdict.allowed:
@@ -108,25 +121,12 @@ async def _plan(config: AppConfig, args: argparse.Namespace, seed: int, registry
     return plan
 
 
-async def _generate(config: AppConfig, args: argparse.Namespace, seed: int) -> GenerationResult:
+async def _generate(
+    config: AppConfig, registry: StyleRegistry, request: GenerationRequest
+) -> GenerationResult:
     from generator.engine import build_engine
-    from generator.styles import StyleRegistry
     from generator.validation import validate_request
 
-    if not 1 <= args.count <= MAX_COUNT:
-        raise InvalidRequest(f"Ask for between 1 and {MAX_COUNT} stickers at once.")
-    registry = StyleRegistry.load(config.engine.styles_dir)
-    plan = await _plan(config, args, seed, registry)
-    request = GenerationRequest(
-        prompt=plan.built.prompt,
-        style=plan.style.name,
-        seed=plan.seed,
-        count=plan.count,
-        steps=args.steps,
-        outline=plan.outline,
-        timeout_s=CLI_TIMEOUT_S,
-        request_id="cli",
-    )
     validate_request(request, {style.name: style for style in registry.summaries()})  # before loading
     engine = build_engine(config.model, config.engine, registry=registry)
     await engine.start()

@@ -165,3 +165,10 @@ def test_typed_emoji_become_the_expression_like_in_a_chat(tmp_path: Path, config
     assert main(["generate", "😭 otter", "-o", str(emoji), *common]) == 0
     assert main(["generate", "crying loudly otter", "-o", str(words), *common]) == 0
     assert emoji.read_bytes() == words.read_bytes()
+
+
+def test_options_typed_in_the_prompt_work_like_in_a_chat(tmp_path: Path, config_file: Path):
+    out = tmp_path / "out"
+    code = main(["generate", "sad otter n:2 seed:3", "-o", f"{out}/", "--config", str(config_file)])
+    assert code == 0
+    assert sorted(f.name for f in out.iterdir()) == ["sad-otter-3.webp", "sad-otter-4.webp"]

@@ -56,7 +56,7 @@ def telegram_config(api: FakeBotAPI, **overrides: object) -> TelegramConfig:
         "base_url": api.base_url,
         "base_file_url": api.base_file_url,
         "storage_chat_id": STORAGE_CHAT,
-        "inline_deadline_s": 3.0,
+        "inline_deadline_s": 6.0,  # room for all four candidates on a loaded machine
     }
     values.update(overrides)
     return TelegramConfig(**values)  # type: ignore[arg-type]
