@@ -25,6 +25,7 @@ from bot.config import AppConfig, ConfigError
 from bot.platforms import FIRST_RETRY_S, MAX_RETRY_S, PlatformStarter
 from bot.ports import PORT_KEYS, port_key
 from bot.service import StickerService
+from bot.teaching.wiring import attach_teaching
 from bot.types import Adapter
 from generator.api import StickerEngine
 
@@ -84,6 +85,7 @@ class App:
             if self.engine is None:
                 self.engine = self._engine_factory(self.config)
             self.service = await StickerService.create(self.config, self.engine)
+            await attach_teaching(self.service)
             self._housekeeping = asyncio.create_task(self.service.run_housekeeping(), name="housekeeping")
             await self.engine.start()
             self._engine_started = True

@@ -70,6 +70,7 @@ class Generations:
             count=plan.count,
             outline=plan.outline,
             request_id=request.request_id,
+            subject_lora=plan.subject_lora,
         )
 
         async def in_line(position: int) -> None:

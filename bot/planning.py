@@ -60,6 +60,7 @@ class Plan:
     seed: int
     outline: bool | None
     emoji: str
+    subject_lora: str | None = None  # a taught subject's LoRA, fused on the style for this request
 
 
 def needs_parent(request: StickerRequest) -> bool:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import emoji as emoji_table
 from bot import messages
@@ -31,6 +31,8 @@ from bot.results import Results
 from bot.safety import BlockListFilter, PromptFilter
 from bot.settings import SettingsStore
 from bot.storage import Database, DatabaseError, open_database
+from bot.teaching.errors import TeachError
+from bot.teaching.subjects import SubjectUse
 from bot.types import (
     ErrorKind,
     PositionCallback,
@@ -44,6 +46,9 @@ from bot.types import (
     StyleInfo,
     UserError,
 )
+
+if TYPE_CHECKING:
+    from bot.teaching.service import TeachService
 from bot.user_errors import chat_user_error, is_expected, user_error_for
 from generator.api import GeneratorError, StickerEngine
 
@@ -95,6 +100,7 @@ class StickerService(StickerServiceAPI):
         )
         self.metrics.track_engine(engine)
         self.requests = InFlight("request")
+        self.teaching: TeachService | None = None  # set by the app when `teach.enabled`
         self._charged: OrderedDict[str, None] = OrderedDict()
         self._owns_database = owns_database
         self._owns_engine = owns_engine
@@ -175,6 +181,8 @@ class StickerService(StickerServiceAPI):
         self._closed = True
         self.begin_shutdown()
         self.admission.close()
+        if self.teaching is not None:
+            await self.teaching.close()
         if self._owns_engine:
             await self.engine.close()
         if self._owns_database:
@@ -311,14 +319,29 @@ class StickerService(StickerServiceAPI):
         """Load what planning needs (the scope's settings, a reroll's parent), then plan."""
         settings: ScopeSettings = await self.preferences.settings_for(self.scope_for(request))
         parent = await self.records.get(request.parent_id or "") if needs_parent(request) else None
-        return plan_request(
+        styles = self.engine.styles()
+        subject = await self._taught_subject(request, parent)
+        if subject is not None:  # "my dog": the taught subject's LoRA on the style (bot.teaching)
+            request, styles = subject.request(request), subject.styles(styles)
+        plan = plan_request(
             request,
-            styles=self.engine.styles(),
+            styles=styles,
             unavailable=self.engine.unavailable_styles(),
             configured_style=self.config.engine.default_style,
             settings=settings,
             parent=parent,
         )
+        return subject.finish(plan) if subject is not None else plan
+
+    async def _taught_subject(
+        self, request: StickerRequest, parent: StickerRecord | None
+    ) -> SubjectUse | None:
+        if self.teaching is None:
+            return None
+        try:
+            return await self.teaching.resolve(request, parent)
+        except TeachError as exc:
+            raise fail(ErrorKind.NOT_FOUND, exc.message) from None
 
     def _rate_limit(self, request: StickerRequest) -> None:
         """Charge the user and the server once per request id (parts of one request share it)."""

@@ -301,6 +301,15 @@ class LoraFuser:
             if getattr(pipe, component, None) is not None
         }
 
+    @property
+    def modules(self) -> dict[str, dict[str, nn.Module]]:
+        """Every module of the pipeline's components, by component and name."""
+        return self._modules
+
+    def forget(self, style: str) -> None:
+        """Drop the hot fused copy of `style` (a dynamic style that is gone)."""
+        self._hot.pop(style, None)
+
     def _module(self, key: tuple[str, str]) -> nn.Module:
         return self._modules[key[0]][key[1]]
 

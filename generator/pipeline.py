@@ -27,10 +27,12 @@ from generator.lora import (
 from generator.model import DeviceChoice, apply_speedups, load_pipeline
 from generator.options import ModelConfig
 from generator.styles import StyleRegistry, StyleSpec
+from generator.subject_lora import subject_style_weights
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOT_STYLES = 2
+DEFAULT_SUBJECT_STYLES = 4  # "style+subject" weights kept (config: teach.hot_subjects)
 DEFAULT_PROMPT_CACHE = 256
 
 
@@ -97,6 +99,8 @@ class StickerPipeline:
         self._downloader = downloader
         self._fuser = LoraFuser(pipe, hot_styles=hot_styles)
         self._active: str | None = None
+        self._subjects: OrderedDict[str, StyleWeights] = OrderedDict()  # "style+subject", LRU
+        self.max_subject_styles = DEFAULT_SUBJECT_STYLES
         self.prompt_cache = PromptEmbeddingCache(prompt_cache)
 
     # ----------------------------------------------------------------------- construction
@@ -186,14 +190,34 @@ class StickerPipeline:
         return [name for name in self.styles.names() if name not in self.unavailable]
 
     # ----------------------------------------------------------------------- work
+    def add_subject_style(self, name: str, style: str, lora_path: str) -> None:
+        """Make the dynamic style `name` (= `style` with a taught subject's LoRA) ready to activate.
+
+        At most `max_subject_styles` are kept (least recently used go first, with their hot copies)."""
+        if name in self._subjects:
+            self._subjects.move_to_end(name)
+            return
+        spec = self.styles.get(style)
+        if style in self.unavailable:
+            raise self.unavailable[style]
+        weights = subject_style_weights(name, self._weights.get(spec.name), lora_path, self._fuser.modules)
+        self._subjects[name] = self._fuser.prepare(weights)
+        while len(self._subjects) > self.max_subject_styles:
+            old, _ = self._subjects.popitem(last=False)
+            self._fuser.forget(old)
+
     def activate_style(self, name: str) -> float:
         """Make `name`'s fused weights current; returns milliseconds spent (0 when already active)."""
-        spec = self.styles.get(name)  # UnknownStyle for names not in the registry
-        if name in self.unavailable:
-            raise self.unavailable[name]
+        if name in self._subjects:
+            weights: StyleWeights | None = self._subjects[name]
+            self._subjects.move_to_end(name)
+        else:
+            spec = self.styles.get(name)  # UnknownStyle for names not in the registry
+            if name in self.unavailable:
+                raise self.unavailable[name]
+            weights = self._weights.get(spec.name)
         if name == self._active:
             return 0.0
-        weights = self._weights.get(spec.name)
         try:
             elapsed = self._fuser.activate(weights)
         except Exception:
