@@ -28,11 +28,14 @@ class StepTrainer:
         await progress(1, spec.steps, 0.01)
         await self.release.wait()
         await progress(spec.steps, spec.steps, 0.01)
-        Path(spec.lora_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(spec.lora_path).write_bytes(b"lora")
-        Path(spec.preview_path or "").parent.mkdir(parents=True, exist_ok=True)
-        Path(spec.preview_path or "").write_bytes(b"\x89PNG preview")
+        await asyncio.to_thread(_write_outputs, spec)
         return TrainOutput(spec.lora_path, spec.preview_path, 1.0, 0.5)
+
+
+def _write_outputs(spec: TrainSpec) -> None:
+    for path, data in ((spec.lora_path, b"lora"), (spec.preview_path or "", b"\x89PNG preview")):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data)
 
 
 def teach_config(tmp_path: Path, **changes: object) -> TeachConfig:

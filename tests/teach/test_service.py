@@ -17,9 +17,9 @@ from tests.teach.helpers import dog_photos
 ALICE = Teacher("web", "room1", "alice")
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
+async def wait_for(predicate: Callable[[], bool], within_s: float = 10.0) -> None:
+    async with asyncio.timeout(within_s):
+        while not predicate():  # noqa: ASYNC110 (polling state the service changes)
             await asyncio.sleep(0.01)
 
 
