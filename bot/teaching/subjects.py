@@ -42,5 +42,6 @@ class SubjectUse:
         return [dataclasses.replace(style, subject=self.token) for style in styles]
 
     def finish(self, plan: Plan) -> Plan:
-        text = plan.text if self.from_parent else f"{self.said} {plan.text}".strip()
+        said_already = self.from_parent or self.said.lower() in plan.text.lower()  # a reroll's stored text
+        text = plan.text if said_already else f"{self.said} {plan.text}".strip()
         return dataclasses.replace(plan, text=text, subject_lora=self.lora)
