@@ -218,7 +218,6 @@ class TeachConfig(Section):
     per_user_per_day: Positive = Field(3, description="teaches one user may start per 24 hours")
     max_subjects_per_user: Positive = Field(10, description="taught subjects one user may keep")
     keep_photos: bool = Field(False, description="keep the photos after training (default: deleted)")
-    hot_subjects: Positive = Field(4, description="style+subject weights kept ready in the engine (LRU)")
     python: str | None = Field(
         None, description="interpreter for the training subprocess (default: this one)"
     )

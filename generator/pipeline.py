@@ -32,7 +32,7 @@ from generator.subject_lora import subject_style_weights
 log = logging.getLogger(__name__)
 
 DEFAULT_HOT_STYLES = 2
-DEFAULT_SUBJECT_STYLES = 4  # "style+subject" weights kept (config: teach.hot_subjects)
+DEFAULT_SUBJECT_STYLES = 4  # "style+subject" weights kept ready (least recently used go)
 DEFAULT_PROMPT_CACHE = 256
 
 
