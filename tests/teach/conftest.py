@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.config import ModelConfig, TeachConfig
 from bot.storage import open_database
@@ -33,7 +35,9 @@ class StepTrainer:
 
 
 def _write_outputs(spec: TrainSpec) -> None:
-    for path, data in ((spec.lora_path, b"lora"), (spec.preview_path or "", b"\x89PNG preview")):
+    sheet = io.BytesIO()
+    Image.new("RGB", (64, 32), (240, 200, 120)).save(sheet, format="PNG")
+    for path, data in ((spec.lora_path, b"lora"), (spec.preview_path or "", sheet.getvalue())):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(data)
 
