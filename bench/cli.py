@@ -18,6 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--full-size", action="store_true", help="real architecture, random weights")
     parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="ray: the Ray Serve path side by side with the local engine (needs stickerbot[ray])",
+    )
+    parser.add_argument(
         "--out", default="bench-results", help="directory for the JSON (default bench-results/)"
     )
     tiny = parser.add_argument_group("tiny model")
@@ -48,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.full_size:
+    if args.backend == "ray":
+        from bench.ray_suite import RayOptions, run_ray_suite
+
+        report = Report(mode="ray")
+        run_ray_suite(report, RayOptions())
+    elif args.full_size:
         from bench.fullsize_suite import FullSizeOptions, run_fullsize_suite
 
         report = Report(mode="full-size")

@@ -13,10 +13,18 @@ import asyncio
 import importlib.util
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from generator.api import GenerationRequest, GenerationResult, PositionCallback, StickerEngine, StyleSummary
+from generator.api import (
+    EngineHealth,
+    EngineStats,
+    GenerationRequest,
+    GenerationResult,
+    PositionCallback,
+    StickerEngine,
+    StyleSummary,
+)
 
 USER = 4242
 
@@ -43,6 +51,15 @@ class TimedEngine(StickerEngine):
 
     def queue_length(self) -> int:
         return self.inner.queue_length()
+
+    def unavailable_styles(self) -> Mapping[str, str]:
+        return self.inner.unavailable_styles()
+
+    def health(self) -> EngineHealth:
+        return self.inner.health()
+
+    def stats(self) -> EngineStats:
+        return self.inner.stats()
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None

@@ -249,7 +249,7 @@ def _style_switch(report: Report, model_cfg: ModelConfig, engine_cfg: EngineConf
                 await engine.generate(
                     GenerationRequest(prompt=PROMPT, style=style, seed=i, width=SIZE, height=SIZE)
                 )
-            return list(engine.stats.switch_ms)
+            return list(engine.stats().switch_ms)
         finally:
             await engine.close()
 

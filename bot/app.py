@@ -39,6 +39,14 @@ def enabled_adapters(config: AppConfig) -> list[str]:
 
 
 def default_engine(config: AppConfig) -> StickerEngine:
+    """The local engine, or the Ray Serve client with `engine.backend: ray` (the service can't tell)."""
+    if config.engine.backend == "ray":
+        from generator.serve import require_ray
+
+        require_ray()
+        from generator.serve.client import RayEngine
+
+        return RayEngine(config.model, config.engine)
     from generator.engine import build_engine
 
     return build_engine(config.model, config.engine)

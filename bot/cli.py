@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.commands import cutout, generate, run, studio, styles
+from bot.commands import animate, cutout, generate, run, serve, studio, styles
 from bot.config import ConfigError
 from bot.logs import configure_cli_logging
 from generator.api import GeneratorError
@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(sub)
     generate.register(sub)
     cutout.register(sub)
+    serve.register(sub)
+    animate.register(sub)
     styles_parser = sub.add_parser("styles", help="list, show, train, teach, fuse and preview styles")
     styles_sub = styles_parser.add_subparsers(dest="styles_command", required=True, metavar="ACTION")
     styles.register(styles_sub)
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_parser = sub.add_parser("dev", help="developer tools (tiny test model)")
     dev_sub = dev_parser.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
     generate.register_dev(dev_sub)
+    animate.register_dev(dev_sub)
     _add_verbose_to_commands(parser)
     return parser
 

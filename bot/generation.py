@@ -87,7 +87,7 @@ class Generations:
             raise fail(ErrorKind.OVERLOADED, messages.BUSY) from None
         except AdmissionClosed:
             raise fail(ErrorKind.SHUTTING_DOWN, messages.SHUTTING_DOWN) from None
-        self.metrics.batches.labels(plan.style.name).inc()
+        self.metrics.generation_jobs.labels(plan.style.name).inc()
         self.metrics.stickers.inc(len(result.stickers))
         if not result.stickers:
             raise fail(ErrorKind.FAILED, messages.FAILED)

@@ -102,7 +102,9 @@ PositionSink = Callable[[int], Awaitable[None]]
 @dataclass(eq=False)
 class _Waiter:
     server: str
-    updates: asyncio.Queue[int | None] = field(default_factory=asyncio.Queue)  # positions; None = go
+    updates: asyncio.Queue[int] = field(
+        default_factory=asyncio.Queue
+    )  # N ≥ 1: place in line; 0: go; -1: closed
     granted: bool = False
     position: int = 0
 

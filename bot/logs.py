@@ -187,3 +187,27 @@ def configure_logging(cfg: LoggingConfig, secrets: Iterable[str] = (), stream: A
     for noisy in ("httpx", "httpcore", "aiohttp.access", "discord.gateway"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return handler
+
+
+class Throttled:
+    """One WARNING line per kind of failure and interval, without a traceback.
+
+    For failures that repeat on every request while a dependency is down (a full disk, a database
+    that refuses writes): the log names the failure once per `every_s` and how often it recurred."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = 60.0) -> None:
+        self._log = logger
+        self._every_s = every_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, what: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last.get(what, float("-inf")) < self._every_s:
+            self._suppressed[what] = self._suppressed.get(what, 0) + 1
+            return
+        again = self._suppressed.pop(what, 0)
+        self._last[what] = now
+        more = f" ({again} more since the last report)" if again else ""
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        self._log.warning("%s: %s%s", what, detail, more)

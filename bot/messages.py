@@ -29,6 +29,7 @@ REROLL_EMOJI = "🔄"
 REROLL_LABEL = "Reroll"
 BUTTON_REROLL = f"{REROLL_EMOJI} {REROLL_LABEL}"
 BUTTON_MORE = f"{VARIATIONS_COUNT} more"
+BUTTON_ANIMATE = "🎬 Animate"
 
 # The request options every platform's help names, as the user types them.
 OPTION_EXAMPLES = ("style:NAME", f"n:{MAX_COUNT}", "seed:42")

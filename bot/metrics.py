@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from generator.api import StickerEngine
+
 log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
@@ -32,8 +34,11 @@ class Metrics:
         )
         self.errors = Counter("stickerbot_errors", "Error replies by kind", ["kind"], registry=r)
         self.cache_hits = Counter("stickerbot_cache_hits", "Requests answered from the cache", registry=r)
-        self.batches = Counter(
-            "stickerbot_generations", "Generation jobs sent to the engine", ["style"], registry=r
+        self.generation_jobs = Counter(
+            "stickerbot_generation_jobs",
+            "Generation jobs sent to the engine (requests that missed the cache; the engine batches them)",
+            ["style"],
+            registry=r,
         )
         self.stickers = Counter("stickerbot_stickers_generated", "Stickers generated", registry=r)
         self.latency = Histogram(
@@ -66,10 +71,9 @@ class Metrics:
         self.queue_length.set_function(length)
         self.in_flight.set_function(in_flight)
 
-    def track_engine(self, engine: object) -> None:
-        """Export the engine's own counters (real micro-batches, images, style switches) when it has them."""
-        if getattr(engine, "stats", None) is not None:
-            self.registry.register(_EngineStatsCollector(engine))
+    def track_engine(self, engine: StickerEngine) -> None:
+        """Export the engine's own counters (real micro-batches, images, style switches)."""
+        self.registry.register(_EngineStatsCollector(engine))
 
     def render(self) -> bytes:
         """The text exposition format (what the endpoint serves)."""
@@ -90,7 +94,7 @@ class Metrics:
 
 
 class _EngineStatsCollector(Collector):
-    """Reads `engine.stats` (batches, images, failed_batches, switches) at scrape time."""
+    """Reads `engine.stats()` (batches, images, failed_batches, switches) at scrape time."""
 
     _FIELDS = (
         ("batches", "stickerbot_engine_batches", "Micro-batches the engine ran"),
@@ -99,12 +103,10 @@ class _EngineStatsCollector(Collector):
         ("switches", "stickerbot_engine_style_switches", "Style switches (fused UNet swaps)"),
     )
 
-    def __init__(self, engine: object) -> None:
+    def __init__(self, engine: StickerEngine) -> None:
         self._engine = engine
 
     def collect(self) -> Any:
-        stats = getattr(self._engine, "stats", None)
+        stats = self._engine.stats()
         for attr, name, doc in self._FIELDS:
-            value = getattr(stats, attr, None)
-            if isinstance(value, (int, float)):
-                yield CounterMetricFamily(name, doc, value=value)
+            yield CounterMetricFamily(name, doc, value=getattr(stats, attr))

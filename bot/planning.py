@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from bot import emoji as emoji_table
 from bot import messages
+from bot.motion import UnknownMotionName, chat_motion, split_motion
+from bot.motion import resolve as resolve_motion
 from bot.prompts import (
     MAX_SEED,
     BuiltPrompt,
@@ -29,8 +31,10 @@ from bot.settings import DEFAULT_STYLE
 from bot.types import ErrorKind, RequestKind, ServiceError, StickerRecord, StickerRequest, UserError
 from generator.api import MAX_PROMPT_CHARS, StyleSummary
 
-REDO_KINDS = frozenset({RequestKind.REROLL, RequestKind.VARIATIONS})
-UNSCREENED_KINDS = frozenset({RequestKind.REACTION, RequestKind.REROLL, RequestKind.VARIATIONS})
+REDO_KINDS = frozenset({RequestKind.REROLL, RequestKind.VARIATIONS, RequestKind.ANIMATE})
+UNSCREENED_KINDS = frozenset(
+    {RequestKind.REACTION, RequestKind.REROLL, RequestKind.VARIATIONS, RequestKind.ANIMATE}
+)
 """Requests whose words were screened already (a stored result) or come from a fixed table (emoji)."""
 
 
@@ -60,6 +64,8 @@ class Plan:
     seed: int
     outline: bool | None
     emoji: str
+    animate: str | None = None  # the motion preset when the result is animated (bot.motion)
+    parent: StickerRecord | None = None
     subject_lora: str | None = None  # a taught subject's LoRA, fused on the style for this request
 
 
@@ -145,21 +151,25 @@ def plan_request(
     count = _count(request, parsed, parent, found)
     explicit_seed = request.seed if request.seed is not None else parsed.seed
     seed = explicit_seed if explicit_seed is not None and parent is None else random_seed()
+    if kind == RequestKind.ANIMATE and parent is not None:
+        seed = parent.seed  # that exact sticker (its candidate is chosen by `request.seed` later)
     if request.outline is not None:
         outline: bool | None = request.outline
     else:
         outline = {"on": True, "off": False}.get(found.get("outline", "auto") or "auto")
 
+    parent_motion: str | None = None
     if expression is not None:
         built = build_expression_prompt(expression, style)
         text = request.emoji or ""
         pick = emoji_table.display_emoji(text)
     elif parent is not None:
+        parent_text, parent_motion = split_motion(parent.text)  # an animated result stays animated
         if parent.style == style.name:
             built = BuiltPrompt(parent.prompt, "", "")
         else:
-            built = build_prompt(parent.text, style, known_subjects(styles))
-        text = parent.text
+            built = build_prompt(parent_text, style, known_subjects(styles))
+        text = parent_text
         pick = parent.emoji
     else:
         if not parsed.words:
@@ -180,7 +190,25 @@ def plan_request(
         seed=seed,
         outline=outline,
         emoji=pick,
+        animate=_motion(request, parsed, parent_motion, built.expression or text, pick),
+        parent=parent,
     )
+
+
+def _motion(
+    request: StickerRequest, parsed: ParsedText, inherited: str | None, expression: str, emoji: str
+) -> str | None:
+    """The preset an animated request gets: named, inherited from an animated parent, or chosen by the
+    expression (`auto`; the 🎬 button always animates)."""
+    wanted = request.animate or parsed.animate or inherited
+    if request.kind == RequestKind.ANIMATE:
+        wanted = request.animate or "auto"
+    if not wanted:
+        return None
+    try:
+        return chat_motion(resolve_motion(wanted, expression, emoji), expression)
+    except UnknownMotionName as exc:
+        raise fail(ErrorKind.INVALID, str(exc)) from None
 
 
 def _count(

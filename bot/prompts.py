@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot.motion import AUTO, UnknownMotionName, normalise_motion, take_animated_word
 from bot.types import ErrorKind, ServiceError, UserError
 from generator.api import MAX_COUNT, MAX_PROMPT_CHARS, StyleSummary
 
@@ -36,7 +37,7 @@ COMMON_SUBJECTS: frozenset[str] = frozenset(
 
 _ARTICLES = frozenset({"a", "an", "the", "my", "your", "this", "that", "some"})
 _OPTION = re.compile(
-    r"(?<!\S)(?:--(?P<flag>style|seed|count|n)(?:=|\s+)|(?P<key>style|seed|count|n):)(?P<value>\S+)",
+    r"(?<!\S)(?:--(?P<flag>style|seed|count|n)(?:=|\s+)|(?P<key>style|seed|count|n|anim):)(?P<value>\S+)",
     re.IGNORECASE,
 )
 
@@ -47,6 +48,7 @@ class ParsedText:
     style: str | None = None
     count: int | None = None
     seed: int | None = None
+    animate: str | None = None  # `anim:wave` / `animated`: a motion, "diffusion" or "auto" (bot.motion)
 
 
 def invalid(message: str, kind: ErrorKind = ErrorKind.INVALID) -> UserError:
@@ -112,14 +114,22 @@ def parse_text(text: str) -> ParsedText:
         found["count" if name == "n" else name] = m.group("value")
         return " "
 
-    words = " ".join(_OPTION.sub(take, cleaned).split())
+    words, animated = take_animated_word(" ".join(_OPTION.sub(take, cleaned).split()))
     style = found.get("style")
     return ParsedText(
         words=words,
         style=style.lower() if style else None,
         count=parse_count(found["count"]) if "count" in found else None,
         seed=parse_seed(found["seed"]) if "seed" in found else None,
+        animate=parse_motion(found["anim"]) if "anim" in found else AUTO if animated else None,
     )
+
+
+def parse_motion(value: str) -> str:
+    try:
+        return normalise_motion(value)
+    except UnknownMotionName as exc:
+        raise PromptError(invalid(str(exc))) from None
 
 
 def _singular(word: str) -> str:

@@ -11,12 +11,15 @@ import io
 import logging
 
 from bot.cache import StickerCache, result_key, sha256_hex
+from bot.logs import Throttled
+from bot.motion import with_motion
 from bot.planning import Plan
 from bot.records import RecordStore
 from bot.storage import DatabaseError
 from bot.types import StickerFile, StickerFormat, StickerRequest
 
 log = logging.getLogger("bot.service")
+storage_failures = Throttled(log)  # a full disk or a refusing database fails every request alike
 
 
 class Results:
@@ -43,16 +46,16 @@ class Results:
     async def lookup(self, key: str) -> list[tuple[str, bytes]] | None:
         try:
             return await self.cache.lookup(key)
-        except (OSError, DatabaseError):  # the cache is an optimisation: a failure is a miss
-            log.warning("cache lookup failed", exc_info=True)
+        except (OSError, DatabaseError) as exc:  # the cache is an optimisation: a failure is a miss
+            storage_failures.warning("cache lookup failed", exc)
             return None
 
     async def remember(self, key: str, files: list[bytes], what: str = "result") -> tuple[str, ...]:
         """Store `files` under `key`; their hashes either way (disk full, database down: still answer)."""
         try:
             return await self.cache.remember(key, files)
-        except (OSError, DatabaseError):
-            log.warning("could not store the %s in the cache", what, exc_info=True)
+        except (OSError, DatabaseError) as exc:
+            storage_failures.warning(f"could not store the {what} in the cache", exc)
             return tuple(sha256_hex(f) for f in files)
 
     async def record(self, request: StickerRequest, plan: Plan, hashes: tuple[str, ...]) -> str | None:
@@ -62,7 +65,7 @@ class Results:
                 platform=request.platform,
                 user_id=request.user_id,
                 server=request.scope_server,
-                text=plan.text,
+                text=with_motion(plan.text, plan.animate),  # a reroll of an animation animates too
                 prompt=plan.built.prompt,
                 style=plan.style.name,
                 seed=plan.seed,
@@ -70,8 +73,8 @@ class Results:
                 emoji=plan.emoji,
                 sticker_hashes=hashes,
             )
-        except DatabaseError:
-            log.warning("could not store the sticker record", exc_info=True)
+        except DatabaseError as exc:
+            storage_failures.warning("could not store the sticker record", exc)
             return None
         return stored.record_id
 

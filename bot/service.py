@@ -13,10 +13,12 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bot import emoji as emoji_table
 from bot import messages
+from bot.animation import Animator, animated_formats
 from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256
 from bot.config import AppConfig
 from bot.generation import Generations, PositionReporter, server_key
@@ -36,6 +38,7 @@ from bot.teaching.subjects import SubjectUse
 from bot.types import (
     ErrorKind,
     PositionCallback,
+    RequestKind,
     Scope,
     ServiceError,
     ServiceHealth,
@@ -82,6 +85,7 @@ class StickerService(StickerServiceAPI):
         self.records = RecordStore(database)
         self.cache = StickerCache(store, ResultIndex(database))
         self.results = Results(self.cache, self.records, config.model.path)
+        self.animator = Animator(self.cache)
         self.preferences = Preferences(self.settings, engine.styles, config.engine.default_style)
         self.safety: PromptFilter = safety or BlockListFilter.from_config(
             config.safety.block_list, config.safety.block_list_file
@@ -245,11 +249,11 @@ class StickerService(StickerServiceAPI):
         )
 
     def health(self) -> ServiceHealth:
-        """Ready once the engine has loaded its model; with `problem` set when loading failed."""
-        error = getattr(self.engine, "load_error", None)
-        if isinstance(error, GeneratorError):
-            return ServiceHealth(ready=False, problem=self.user_error(error))
-        return ServiceHealth(ready=bool(getattr(self.engine, "ready", True)))
+        """Ready once the engine can make stickers; with `problem` set when it cannot (e.g. no model)."""
+        health = self.engine.health()
+        if health.error is not None:
+            return ServiceHealth(ready=False, problem=self.user_error(health.error))
+        return ServiceHealth(ready=health.ready)
 
     def user_error(self, exc: GeneratorError) -> UserError:
         """What a chat user reads for `exc` (a missing model names the model and who can fix it)."""
@@ -294,6 +298,8 @@ class StickerService(StickerServiceAPI):
             if not verdict.allowed:
                 log.info("refused by the prompt filter: %s", verdict.reason)
                 raise fail(ErrorKind.UNSAFE, verdict.message)
+        if request.kind == RequestKind.ANIMATE:  # that exact earlier sticker: nothing new is drawn
+            return await self._animate_parent(request, plan)
         key = self.results.key_for(plan)
         cached = await self.results.lookup(key)
         if cached is not None:
@@ -303,7 +309,11 @@ class StickerService(StickerServiceAPI):
         else:
             webps = await self.generations.run(request, plan, report)
             hashes = await self.results.remember(key, webps)
-        files = await self.results.files(request, plan, key, webps, hashes)
+        if plan.animate:
+            formats = animated_formats(request.platform, request.formats)
+            files = await self.animator.files(webps, hashes, plan.seed, plan.animate, formats)
+        else:
+            files = await self.results.files(request, plan, key, webps, hashes)
         return StickerReply(
             request=request,
             stickers=files,
@@ -313,6 +323,32 @@ class StickerService(StickerServiceAPI):
             prompt=plan.built.prompt,
             emoji=plan.emoji,
             cached=cached is not None,
+            motion=plan.animate,
+        )
+
+    async def _animate_parent(self, request: StickerRequest, plan: Plan) -> StickerReply:
+        """🎬 Animate: the parent's sticker with `request.seed` (default its first) as an animation."""
+        parent = plan.parent
+        assert parent is not None and plan.animate is not None
+        index = 0 if request.seed is None else request.seed - parent.seed
+        if not 0 <= index < len(parent.sticker_hashes):
+            raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
+        sha = parent.sticker_hashes[index]
+        webp = await self.sticker_file(sha)
+        if webp is None:
+            raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
+        one = replace(plan, seed=parent.seed + index, count=1)
+        formats = animated_formats(request.platform, request.formats)
+        files = await self.animator.files([webp], (sha,), one.seed, plan.animate, formats)
+        return StickerReply(
+            request=request,
+            stickers=files,
+            record_id=await self.results.record(request, one, (sha,)),
+            style=parent.style,
+            seed=one.seed,
+            prompt=parent.prompt,
+            emoji=parent.emoji,
+            motion=plan.animate,
         )
 
     async def _plan(self, request: StickerRequest) -> Plan:
@@ -320,6 +356,8 @@ class StickerService(StickerServiceAPI):
         settings: ScopeSettings = await self.preferences.settings_for(self.scope_for(request))
         parent = await self.records.get(request.parent_id or "") if needs_parent(request) else None
         styles = self.engine.styles()
+        if not styles and (problem := self.health().problem) is not None:
+            raise ServiceError(problem)  # e.g. a Ray cluster not reached yet: no style list at all
         subject = await self._taught_subject(request, parent)
         if subject is not None:  # "my dog": the taught subject's LoRA on the style (bot.teaching)
             request, styles = subject.request(request), subject.styles(styles)

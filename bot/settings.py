@@ -108,13 +108,6 @@ class SettingsStore:
             (scope.platform, scope.server, scope.conversation or "", key, value, time.time()),
         )
 
-    async def delete(self, scope: Scope, key: str) -> bool:
-        n = await self._db.execute(
-            "DELETE FROM core_settings WHERE platform = ? AND server = ? AND conversation = ? AND key = ?",
-            (scope.platform, scope.server, scope.conversation or "", key),
-        )
-        return n > 0
-
     async def levels(self, scope: Scope) -> tuple[dict[str, str], dict[str, str]]:
         """(the conversation's values, the server's values) for `scope`, in one query."""
         rows = await self._db.fetchall(

@@ -25,11 +25,17 @@ class RequestKind(StrEnum):
     REACTION = "reaction"  # an emoji reaction on a message
     REROLL = "reroll"  # same prompt, new seed
     VARIATIONS = "variations"  # "4 more"
+    ANIMATE = "animate"  # 🎬 Animate: that exact earlier sticker (parent_id, seed), brought to life
 
 
 class StickerFormat(StrEnum):
     WEBP = "webp"  # chat sticker: WebP + alpha, one side 512, < 512,000 bytes
     DISCORD_PNG = "discord_png"  # Discord server sticker: PNG 320x320, <= 512 KiB
+    # animated stickers (bot.animation picks the platform's own when a request names none)
+    WEBM = "webm"  # Telegram video sticker: VP9 + alpha, 512 px, <= 3 s, <= 30 fps, <= 256 KB
+    GIF = "gif"  # Discord attachment (animates everywhere)
+    WEBP_ANIMATED = "webp_animated"  # web room: animated WebP with alpha
+    DISCORD_APNG = "discord_apng"  # Discord server sticker: APNG 320x320, <= 512 KiB
 
 
 class ErrorKind(StrEnum):
@@ -91,6 +97,7 @@ class StickerRequest:
     parent_id: str | None = None  # for reroll/variations: the sticker record being rerolled
     formats: frozenset[StickerFormat] = frozenset({StickerFormat.WEBP})
     outline: bool | None = None
+    animate: str | None = None  # a motion preset, "diffusion" or "auto" (the expression chooses)
     routing: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     # Who rate limits and the fair line count this against when the user and server ids are client-chosen
@@ -127,6 +134,7 @@ class StickerReply:
     emoji: str = "🙂"  # the emoji that best fits the expression (for sticker packs)
     cached: bool = False
     error: UserError | None = None
+    motion: str | None = None  # set when the stickers are animated (the preset used)
 
     @property
     def ok(self) -> bool:

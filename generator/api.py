@@ -7,6 +7,7 @@ without loading a model.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -64,6 +65,12 @@ class GenerationFailed(GeneratorError):
 
 class EngineClosed(GeneratorError):
     kind = "engine_closed"
+
+
+class EngineUnavailable(GeneratorError):
+    """A remote engine (the Ray cluster) cannot be reached right now; the bot keeps retrying."""
+
+    kind = "engine_unavailable"
 
 
 # --------------------------------------------------------------------------- requests/results
@@ -128,13 +135,40 @@ class StyleSummary:
     steps: int
 
 
+@dataclass(frozen=True, slots=True)
+class EngineHealth:
+    """Whether stickers can be made now. `error` says why not (e.g. `ModelMissing`, or a cluster
+    that cannot be reached); `ready` is False while the model is still loading, too."""
+
+    ready: bool = True
+    error: GeneratorError | None = None
+
+
+STATS_WINDOW = 1024
+"""Batches kept in `EngineStats`' per-batch series."""
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Counters for benchmarks, metrics and tests (a remote engine reports its cluster's totals)."""
+
+    batches: int = 0
+    images: int = 0
+    failed_batches: int = 0
+    switches: int = 0
+    # The most recent batches only: a long-running bot must not grow these forever.
+    switch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+
+
 PositionCallback = Callable[[int], Awaitable[None] | None]
 """Called with a 1-based place in line while a request waits, and 0 when it starts running."""
 
 
 @runtime_checkable
 class StickerEngine(Protocol):
-    """What `bot/` needs from a generator. The in-process engine implements it; a remote one can."""
+    """What `bot/` needs from a generator: the in-process engine (`generator.engine`) and the Ray Serve
+    client (`generator.serve.client`) implement all of it, so the service never probes attributes."""
 
     async def start(self) -> None: ...
 
@@ -153,3 +187,7 @@ class StickerEngine(Protocol):
         ...
 
     def queue_length(self) -> int: ...
+
+    def health(self) -> EngineHealth: ...
+
+    def stats(self) -> EngineStats: ...

@@ -19,14 +19,15 @@ import io
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from generator.api import (
     EngineClosed,
+    EngineHealth,
+    EngineStats,
     GenerationFailed,
     GenerationRequest,
     GenerationResult,
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OUTLINE_PX = 8
-STATS_WINDOW = 1024  # batches kept in EngineStats' per-batch series
 """Outline width in pixels of a 512-pixel sticker when the style (or request) asks for one."""
 
 
@@ -111,19 +111,6 @@ def sticker_finisher(matting: Mapping[str, str], default_matting: str = "flood")
     return finish
 
 
-@dataclass(slots=True)
-class EngineStats:
-    """Counters for benchmarks, metrics and tests."""
-
-    batches: int = 0
-    images: int = 0
-    failed_batches: int = 0
-    switches: int = 0
-    # The most recent batches only: a long-running bot must not grow these forever.
-    switch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-
-
 @dataclass(eq=False, slots=True)
 class _Job:
     request: GenerationRequest
@@ -163,7 +150,7 @@ class Engine(StickerEngine):
         warmup: bool = True,
     ) -> None:
         self.config = config or EngineConfig()
-        self.stats = EngineStats()
+        self.counters = EngineStats()
         self._factory = pipeline_factory
         self._styles = {style.name: style for style in styles}
         self._finisher = finisher or sticker_finisher({}, self.config.matting)
@@ -308,6 +295,16 @@ class Engine(StickerEngine):
 
     def queue_length(self) -> int:
         return sum(1 for job in self._pending if not job.future.done())
+
+    def health(self) -> EngineHealth:
+        """Ready once the model is loaded; `error` once loading has failed."""
+        if self._load_error is not None:
+            return EngineHealth(ready=False, error=self._load_error)
+        return EngineHealth(ready=self.ready)
+
+    def stats(self) -> EngineStats:
+        """The live counters (batches, images, style switches, batch sizes)."""
+        return self.counters
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None
@@ -468,7 +465,7 @@ class Engine(StickerEngine):
                 self._worker, self._run_batch_on_worker, key, prompts, negatives, seeds
             )
         except Exception as exc:
-            self.stats.failed_batches += 1
+            self.counters.failed_batches += 1
             if isinstance(exc, GeneratorError):
                 error: GeneratorError = exc
             else:
@@ -478,13 +475,13 @@ class Engine(StickerEngine):
                 _fail(job, error)
             self._running_batch = []
             return
-        self.stats.batches += 1
-        self.stats.images += len(prompts)
+        self.counters.batches += 1
+        self.counters.images += len(prompts)
         self._running_batch = []
-        self.stats.batch_sizes.append(len(prompts))
+        self.counters.batch_sizes.append(len(prompts))
         if output.switched:
-            self.stats.switches += 1
-            self.stats.switch_ms.append(output.switch_ms)
+            self.counters.switches += 1
+            self.counters.switch_ms.append(output.switch_ms)
         task = asyncio.create_task(self._finish(batch, output, started))
         self._finishing[task] = batch
         task.add_done_callback(lambda done: self._finishing.pop(done, None))

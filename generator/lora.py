@@ -306,10 +306,6 @@ class LoraFuser:
         """Every module of the pipeline's components, by component and name."""
         return self._modules
 
-    def forget(self, style: str) -> None:
-        """Drop the hot fused copy of `style` (a dynamic style that is gone)."""
-        self._hot.pop(style, None)
-
     def _module(self, key: tuple[str, str]) -> nn.Module:
         return self._modules[key[0]][key[1]]
 
@@ -364,6 +360,10 @@ class LoraFuser:
         self._hot[weights.style] = {key: self._module(key).weight.detach().clone() for key in weights.layers}
         while len(self._hot) > self.hot_styles:
             self._hot.popitem(last=False)
+
+    def forget(self, style: str) -> None:
+        """Drop `style`'s hot fused copy (a Serve replica does when the style is evicted)."""
+        self._hot.pop(style, None)
 
     def _sync_fused_projections(self, keys: set[tuple[str, str]]) -> None:
         """Keep `to_qkv` / `to_kv` (made by fuse_qkv_projections) equal to the separate projections

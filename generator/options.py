@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["EngineConfig", "ModelConfig", "Section", "invalid"]
+__all__ = [
+    "EngineConfig",
+    "ModelConfig",
+    "RayAutoscalingConfig",
+    "RayConfig",
+    "RayDeploymentConfig",
+    "Section",
+    "invalid",
+]
 
 
 class Section(BaseModel):
@@ -74,6 +82,12 @@ class ModelConfig(Section):
     prompt_cache: int = Field(
         256, ge=0, description='prompt embeddings kept for rerolls / "more" (same prompt, new seed); 0 = off'
     )
+    motion_adapter: str | None = Field(
+        "guoyww/animatediff-motion-adapter-sdxl-beta",
+        description="AnimateDiff SDXL motion adapter for diffusion animations: hub id or local directory; "
+        "null = motion presets only",
+    )
+    motion_frames: int = Field(8, ge=8, le=16, description="frames per diffusion animation (8-16)")
 
     @field_validator("compile", mode="before")
     @classmethod
@@ -95,6 +109,81 @@ class ModelConfig(Section):
         return value
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _plain_name(value: str) -> str:
+    if not _PLAIN_NAME.match(value):
+        raise invalid(f"must be a plain name of letters, digits, '.', '_' or '-' (got {value!r})")
+    return value
+
+
+class RayAutoscalingConfig(Section):
+    min_replicas: int = Field(1, ge=0, description="replicas kept running (0: scale to zero when idle)")
+    max_replicas: Positive = Field(1, description="the most replicas the autoscaler starts")
+    target_ongoing_requests: float = Field(
+        2.0, gt=0, description="requests per replica the autoscaler aims for"
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> RayAutoscalingConfig:
+        if self.max_replicas < self.min_replicas:
+            raise invalid(
+                f"max_replicas ({self.max_replicas}) must be at least min_replicas ({self.min_replicas})"
+            )
+        return self
+
+
+class RayDeploymentConfig(Section):
+    """The Serve deployment that owns one pipeline per replica (see generator/serve/)."""
+
+    name: str = Field("StickerGenerator", description="the deployment's name")
+    num_replicas: Positive = Field(1, description="fixed replica count (ignored when autoscaling is set)")
+    autoscaling: RayAutoscalingConfig | None = Field(
+        None, description="e.g. {min_replicas: 1, max_replicas: 4, target_ongoing_requests: 2}"
+    )
+    num_cpus: float = Field(1.0, ge=0, description="CPUs per replica")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per replica (0 = CPU-only replicas)")
+    max_ongoing_requests: Positive = Field(
+        16, description="requests one replica holds at once (its batches are formed from these)"
+    )
+    max_queued_requests: int = Field(
+        64, ge=0, description='requests waiting for a replica before the bot is told "busy"'
+    )
+    max_concurrent_batches: Positive = Field(
+        2, description="batches in progress per replica: one draws while the previous one is post-processed"
+    )
+    health_check_period_s: float = Field(10.0, gt=0, description="how often Serve checks each replica")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _plain_name(value)
+
+
+class RayConfig(Section):
+    address: str | None = Field(
+        None, description="auto | ray://host:10001 | host:6379 | null = start a local Ray (for trying it)"
+    )
+    app: str = Field("stickerbot", description="the Serve application's name")
+    reconnect_max_s: float = Field(
+        30.0, gt=0, description="an unreachable cluster is retried with backoff up to this interval"
+    )
+    deployment: RayDeploymentConfig = Field(default_factory=RayDeploymentConfig)
+
+    @field_validator("app")
+    @classmethod
+    def _app(cls, value: str) -> str:
+        return _plain_name(value)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise invalid("must be auto, ray://host:10001, host:6379 or null")
+        return value
+
+
 class EngineConfig(Section):
     max_batch_size: Positive = Field(4, description="images generated together in one UNet call")
     max_wait_ms: float = Field(
@@ -110,6 +199,10 @@ class EngineConfig(Section):
     style_patience: int = Field(
         3, description="batches of the active style that may pass an older request of another style"
     )
+    backend: Literal["local", "ray"] = Field(
+        "local", description="local (this process) | ray (a Ray Serve cluster; pip install 'stickerbot[ray]')"
+    )
+    ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("matting")
     @classmethod

@@ -227,6 +227,10 @@ class StickerPipeline:
         self._active = name
         return elapsed
 
+    def forget_style(self, name: str) -> None:
+        """Drop `name`'s hot fused copy (its LoRA weights stay read; activating it fuses again)."""
+        self._fuser.forget(name)
+
     def run(
         self,
         prompts: list[str],

@@ -136,14 +136,49 @@ class AddToServerButton(
         return f"📌 Added **{name}** to this server's stickers."
 
 
+class AnimateButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sb:anim:{RECORD}:(?P<index>[0-3])"
+):
+    """🎬 Animate candidate `index` of a result: that exact sticker, brought to life (a GIF)."""
+
+    def __init__(self, record_id: str, index: int, *, of: int = 1) -> None:
+        label = messages.BUTTON_ANIMATE.split(" ", 1)[1] if of == 1 else f"#{index + 1}"
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                emoji="🎬",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"sb:anim:{record_id}:{index}",
+            ),
+            row=0 if of == 1 else 2,
+        )
+        self.record_id = record_id
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> AnimateButton:
+        return cls(match["record"], int(match["index"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        record = await context_of(interaction).service.record(self.record_id)
+        seed = record.seed + self.index if record is not None else None  # the seed names the candidate
+        request = request_from(interaction, kind=RequestKind.ANIMATE, parent_id=self.record_id, seed=seed)
+        await sticker_interaction(interaction, request, sticker_view)
+
+
 def sticker_view(record_id: str, count: int) -> discord.ui.View:
-    """Reroll · 4 more · 📌 Add (one add button per candidate when there are several)."""
+    """Reroll · 4 more · 📌 Add · 🎬 Animate (one add and one animate button per candidate when there
+    are several)."""
     view = discord.ui.View(timeout=None)
     view.add_item(RedoButton("reroll", record_id))
     view.add_item(RedoButton("more", record_id))
     for index in range(max(1, min(count, 4))):
         view.add_item(AddToServerButton(record_id, index, of=count))
+    for index in range(max(1, min(count, 4))):
+        view.add_item(AnimateButton(record_id, index, of=count))
     return view
 
 
-DYNAMIC_ITEMS = (RedoButton, AddToServerButton)
+DYNAMIC_ITEMS = (RedoButton, AddToServerButton, AnimateButton)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import discord
 
 from adapters.discord import errors
+from bot.animation import FILE_SUFFIX
 from bot.messages import failure_text
 from bot.progress import Show
 from bot.types import StickerFile, StickerReply
@@ -35,7 +36,9 @@ def sticker_files(stickers: tuple[StickerFile, ...], description: str = "sticker
     """The stickers as WebP attachments; `description` is each file's alt text (for screen readers)."""
     return [
         discord.File(
-            io.BytesIO(s.data), filename=f"sticker-{s.seed}-{i + 1}.webp", description=description[:1024]
+            io.BytesIO(s.data),
+            filename=f"sticker-{s.seed}-{i + 1}.{FILE_SUFFIX.get(s.format, 'webp')}",
+            description=description[:1024],
         )
         for i, s in enumerate(stickers)
     ]

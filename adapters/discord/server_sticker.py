@@ -106,7 +106,8 @@ async def server_png(
     reply = await service.handle(request)
     if reply.error is not None:
         raise ServerStickerUnavailable(reply.error.message)
-    pngs = [f.data for f in reply.stickers if f.format is StickerFormat.DISCORD_PNG]
+    server_formats = (StickerFormat.DISCORD_PNG, StickerFormat.DISCORD_APNG)  # APNG: an animated result
+    pngs = [f.data for f in reply.stickers if f.format in server_formats]
     if index >= len(pngs):
         raise ServerStickerUnavailable(GONE)
     return pngs[index]

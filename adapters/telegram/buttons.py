@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from telegram import Bot, CallbackQuery, Update
 from telegram.error import TelegramError
@@ -44,6 +45,10 @@ class Buttons:
         # A result that is no longer stored gets the core's NOT_FOUND answer from `serve`.
         kind = RequestKind.REROLL if press.action == callback_data.REROLL else RequestKind.VARIATIONS
         request = chat_request(message.chat, query.from_user, "", kind=kind, parent_id=press.record_id)
+        if press.action == callback_data.ANIMATE:  # that exact candidate: its seed names it
+            record = await self.ctx.service.record(press.record_id)
+            seed = record.seed + press.index if record is not None else None
+            request = replace(request, kind=RequestKind.ANIMATE, seed=seed)
         await serve(self.ctx, context.bot, request, message.chat.id, message.message_id)
 
     async def _tell_pack_result(self, bot: Bot, query: CallbackQuery, result: PackResult) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REROLL, MORE, ADD = "r", "m", "p"
+REROLL, MORE, ADD, ANIMATE = "r", "m", "p", "a"
 MAX_BYTES = 64
 
 
@@ -27,6 +27,10 @@ def add_to_pack(record_id: str, index: int) -> str:
     return _checked(f"{ADD}:{record_id}:{index}")
 
 
+def animate(record_id: str, index: int) -> str:
+    return _checked(f"{ANIMATE}:{record_id}:{index}")
+
+
 def parse(data: str | None) -> ButtonPress | None:
     """The button that was pressed, or None for anything this bot did not make."""
     if not data:
@@ -34,8 +38,8 @@ def parse(data: str | None) -> ButtonPress | None:
     parts = data.split(":")
     if parts[0] in (REROLL, MORE) and len(parts) == 2 and parts[1]:
         return ButtonPress(parts[0], parts[1])
-    if parts[0] == ADD and len(parts) == 3 and parts[1] and parts[2].isdigit():
-        return ButtonPress(ADD, parts[1], int(parts[2]))
+    if parts[0] in (ADD, ANIMATE) and len(parts) == 3 and parts[1] and parts[2].isdigit():
+        return ButtonPress(parts[0], parts[1], int(parts[2]))
     return None
 
 

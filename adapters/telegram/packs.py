@@ -19,6 +19,9 @@ from telegram.error import BadRequest, TelegramError
 from adapters.telegram import texts
 from adapters.telegram.context import TelegramContext
 from adapters.telegram.errors import call_api, user_not_reachable
+from bot.motion import split_motion
+from bot.types import RequestKind, StickerFile, StickerRequest
+from bot.types import StickerFormat as CoreFormat
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +67,24 @@ class Packs:
         if record is None or not 0 <= index < len(record.sticker_hashes):
             return PackResult(False, texts.CALLBACK_EXPIRED)
         sha = record.sticker_hashes[index]
+        motion = split_motion(record.text)[1]
+        video: bytes | None = None
+        if motion is not None:  # an animated result goes into the pack as a video sticker
+            video_file = await self._video(user, record_id, record.seed + index, motion)
+            if video_file is None:
+                return PackResult(False, texts.CALLBACK_EXPIRED)
+            sha, video = video_file.sha256, video_file.data
         file_id = await self.ctx.store.file_id(sha)
         sticker: str | InputFile
         if file_id is not None:
             sticker = file_id
         else:
-            data = await self.ctx.service.sticker_file(sha)
+            data = video if video is not None else await self.ctx.service.sticker_file(sha)
             if data is None:
                 return PackResult(False, texts.CALLBACK_EXPIRED)
-            sticker = InputFile(data, filename=f"{sha[:16]}.webp")
-        item = InputSticker(sticker, [record.emoji or DEFAULT_EMOJI], StickerFormat.STATIC)
+            sticker = InputFile(data, filename=f"{sha[:16]}.{'webm' if video is not None else 'webp'}")
+        fmt = StickerFormat.VIDEO if video is not None else StickerFormat.STATIC
+        item = InputSticker(sticker, [record.emoji or DEFAULT_EMOJI], fmt)
         remembered = await self.ctx.store.pack_name(str(user.id))
         names = [remembered] if remembered else []
         names += [
@@ -97,6 +108,23 @@ class Packs:
             log.warning("telegram: adding a sticker to %s's pack failed: %s", user.id, err.message)
             return PackResult(False, texts.PACK_FAILED)
         return PackResult(False, texts.PACK_NAME_TAKEN)
+
+    async def _video(self, user: User, record_id: str, seed: int, motion: str) -> StickerFile | None:
+        """The record's animation as a Telegram video sticker (from the core's cache when made before)."""
+        reply = await self.ctx.service.handle(
+            StickerRequest(
+                platform="telegram",
+                user_id=str(user.id),
+                conversation_id=str(user.id),
+                server_id=None,
+                kind=RequestKind.ANIMATE,
+                parent_id=record_id,
+                seed=seed,
+                animate=motion,
+                formats=frozenset({CoreFormat.WEBM}),
+            )
+        )
+        return next((f for f in reply.stickers if f.format is CoreFormat.WEBM), None)
 
     async def _add_to(self, bot: Bot, user: User, name: str, item: InputSticker) -> None:
         existing = await self._get_set(bot, name)

@@ -13,7 +13,7 @@ from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 
 from adapters.telegram import texts
-from adapters.telegram.callback_data import add_to_pack, more, reroll
+from adapters.telegram.callback_data import add_to_pack, animate, more, reroll
 from adapters.telegram.context import TelegramContext
 from adapters.telegram.errors import send_as_reply
 from adapters.telegram.progress import Progress
@@ -23,9 +23,14 @@ from bot.types import StickerReply, StickerRequest
 log = logging.getLogger(__name__)
 
 
-def sticker_keyboard(record_id: str | None, index: int) -> InlineKeyboardMarkup | None:
+def sticker_keyboard(
+    record_id: str | None, index: int, *, animated: bool = False
+) -> InlineKeyboardMarkup | None:
     if record_id is None:
         return None
+    last_row = [InlineKeyboardButton(texts.BUTTON_ADD, callback_data=add_to_pack(record_id, index))]
+    if not animated:  # 🎬 brings this exact sticker to life
+        last_row.append(InlineKeyboardButton(texts.BUTTON_ANIMATE, callback_data=animate(record_id, index)))
     try:
         return InlineKeyboardMarkup(
             [
@@ -33,7 +38,7 @@ def sticker_keyboard(record_id: str | None, index: int) -> InlineKeyboardMarkup 
                     InlineKeyboardButton(texts.BUTTON_REROLL, callback_data=reroll(record_id)),
                     InlineKeyboardButton(texts.BUTTON_MORE, callback_data=more(record_id)),
                 ],
-                [InlineKeyboardButton(texts.BUTTON_ADD, callback_data=add_to_pack(record_id, index))],
+                last_row,
             ]
         )
     except ValueError:
@@ -65,7 +70,7 @@ async def send_reply(
         return [await send_text(bot, chat_id, reply_to, failure)]
     sent = []
     for index, sticker in enumerate(reply.stickers):
-        markup = sticker_keyboard(reply.record_id, index)
+        markup = sticker_keyboard(reply.record_id, index, animated=reply.motion is not None)
         sent.append(
             await send_as_reply(
                 lambda params, sticker=sticker, markup=markup: ctx.uploads.send(

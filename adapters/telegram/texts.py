@@ -10,6 +10,7 @@ UNEXPECTED = messages.UNEXPECTED
 BUTTON_REROLL = messages.BUTTON_REROLL
 BUTTON_MORE = messages.BUTTON_MORE
 BUTTON_ADD = "➕ Add to my pack"
+BUTTON_ANIMATE = messages.BUTTON_ANIMATE
 INLINE_CONTINUE = "Not ready yet: continue in private chat"
 INLINE_EMPTY = "Type what the sticker should show"
 INLINE_UNAVAILABLE = "Make this sticker in private chat"

@@ -13,6 +13,7 @@ from adapters.web.history import ChatMessage, History
 from adapters.web.jobs import PLATFORM, StickerJobs
 from adapters.web.posting import Poster
 from adapters.web.protocol import (
+    Animate,
     AskSticker,
     Chat,
     ClientFrame,
@@ -29,6 +30,7 @@ from adapters.web.protocol import (
 )
 from adapters.web.rooms import Client, Rooms
 from bot import messages
+from bot.motion import split_motion
 from bot.types import RequestKind, Scope, ServiceError, StickerServiceAPI
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ class FrameHandlers:
                 await self.on_set_style(client, frame.style)
             case Resend():
                 await self.on_resend(client, frame.sha256)
+            case Animate():
+                await self.on_animate(client, frame.record_id, frame.sha256)
             case Hello():
                 raise ProtocolError("already joined")
 
@@ -129,6 +133,19 @@ class FrameHandlers:
         action = messages.BUTTON_MORE if more else messages.BUTTON_REROLL
         label = f"{action}: {original.text}".strip(": ")
         self.jobs.start(client, request, label=label, private=more)
+
+    async def on_animate(self, client: Client, record_id: str, sha256: str) -> None:
+        """🎬 Animate: the posted sticker (its seed names the candidate) as an animated WebP."""
+        if await self.posted_record(client, record_id) is None:
+            return
+        record = await self.service.record(record_id)
+        seed = None  # a record that is gone gets the core's own answer
+        if record is not None:
+            hashes = record.sticker_hashes
+            seed = record.seed + (hashes.index(sha256) if sha256 in hashes else 0)
+        request = self.jobs.request(client, RequestKind.ANIMATE, text="", parent_id=record_id, seed=seed)
+        what = split_motion(record.text)[0] if record is not None else ""
+        self.jobs.start(client, request, label=f"{messages.BUTTON_ANIMATE}: {what}".strip(": "))
 
     async def on_pick(self, client: Client, record_id: str, sha256: str) -> None:
         if sha256 not in client.offered.get(record_id, frozenset()):

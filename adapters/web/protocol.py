@@ -19,6 +19,7 @@ Client → server:
   react      message_id, emoji
   set_style  style
   resend     sha256                        (re-post a sticker already seen in the room)
+  animate    record_id, sha256             (🎬: that posted sticker, brought to life)
 
 Server → client:
   welcome, message, pending, pending_end, candidates, presence, style, notice, error
@@ -111,11 +112,20 @@ class Resend(_Frame):
     sha256: str
 
 
+class Animate(_Frame):
+    type: Literal["animate"]
+    record_id: str
+    sha256: str
+
+
 ClientFrame = Annotated[
-    Hello | Chat | AskSticker | Reroll | Pick | React | SetStyle | Resend, Field(discriminator="type")
+    Hello | Chat | AskSticker | Reroll | Pick | React | SetStyle | Resend | Animate,
+    Field(discriminator="type"),
 ]
 _FRAMES: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
-_TYPES = frozenset({"hello", "chat", "sticker", "reroll", "more", "pick", "react", "set_style", "resend"})
+_TYPES = frozenset(
+    {"hello", "chat", "sticker", "reroll", "more", "pick", "react", "set_style", "resend", "animate"}
+)
 _TYPE_NAMES = {"string_type": "str", "int_type": "int"}
 
 

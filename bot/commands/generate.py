@@ -7,7 +7,7 @@ import asyncio
 import secrets
 from typing import TYPE_CHECKING
 
-from bot.commands import outputs
+from bot.commands import animate, outputs
 from generator.api import MAX_COUNT, GenerationRequest, GenerationResult, InvalidRequest
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--no-outline", action="store_true", help="no outline, whatever the style says")
     gen.add_argument("--model", help="hub id or local directory of the model (overrides model.path)")
     gen.add_argument("--config", help="config file (YAML); default: built-in defaults")
+    animate.add_generate_option(gen)
     gen.set_defaults(func=_run_generate)
 
 
@@ -56,6 +57,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         config.model.path = args.model
     config.model.warmup = False  # one request: warming up would only add time
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    if getattr(args, "animate", None):
+        return animate.run_generate_animated(args, config, seed)
     targets = outputs.sticker_paths(args.output, args.prompt, seed, args.count)  # before any work
     result = asyncio.run(_generate(config, args, seed))
     folder = args.output is not None and outputs.is_folder(args.output)

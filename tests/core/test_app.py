@@ -159,6 +159,9 @@ async def test_metrics_endpoint_when_enabled(tmp_path: Path) -> None:
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=30).read().decode())
         assert 'stickerbot_requests_total{kind="command",platform="web"} 1.0' in body
         assert "stickerbot_queue_length" in body
+        # One generation job for the cache miss, named for what it counts (not "generations").
+        assert 'stickerbot_generation_jobs_total{style="otter"} 1.0' in body
+        assert "stickerbot_generations_total" not in body
     finally:
         await app.stop()
     with pytest.raises(OSError):

@@ -14,6 +14,31 @@ from bot.emoji import (
 
 def test_table_has_at_least_40_emoji() -> None:
     assert len(EMOJI_EXPRESSIONS) >= 40
+    # Every key is stored in the form lookups reduce to; a key with a selector or tone could never match.
+    assert all(normalise_emoji(key) == key for key in EMOJI_EXPRESSIONS)
+    expressions = list(EMOJI_EXPRESSIONS.values())
+    assert all(e.strip() == e and e and e.isprintable() for e in expressions)
+
+
+@pytest.mark.parametrize("key", sorted(EMOJI_EXPRESSIONS))
+def test_every_entry_is_found_in_every_spelling(key: str) -> None:
+    """A reaction arrives with a variation selector, a skin tone or a gender ZWJ suffix; all mean the same."""
+    expression = EMOJI_EXPRESSIONS[key]
+    spellings = [
+        key,
+        display_emoji(key),  # what platforms send for ❤ / ✌ (U+FE0F)
+        key + "\ufe0e",  # text presentation
+        key + "\U0001f3fd",  # medium skin tone
+        key + "\U0001f3ff\u200d\u2640\ufe0f",  # dark skin tone, female sign
+        key + "\u200d\u2642",  # male sign, no selector
+    ]
+    assert [expression_for(s) for s in spellings] == [expression] * len(spellings)
+    assert replace_emoji(f"{display_emoji(key)} otter") == f"{expression} otter"
+
+
+def test_a_zwj_sequence_of_two_emoji_is_not_the_first_one() -> None:
+    # 🏳️‍🌈 is a flag, not 🏳; "👍‍😂" must not count as a thumbs up.
+    assert expression_for("\U0001f44d\u200d\U0001f602") is None
 
 
 @pytest.mark.parametrize(

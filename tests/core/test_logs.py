@@ -150,3 +150,25 @@ def test_verbose_one_shot_commands_show_everything(
     assert len(lines) == 2
     assert "INFO generator.engine" in lines[0] and lines[0].endswith("loading")
     assert "ERROR generator.engine" in lines[1]
+
+
+def test_throttled_warns_once_per_interval_without_traceback(caplog) -> None:
+    import logging
+
+    from bot.logs import Throttled
+
+    logger = logging.getLogger("test.throttled")
+    throttled = Throttled(logger, every_s=3600)
+    with caplog.at_level("WARNING", logger="test.throttled"):
+        for _ in range(20):
+            throttled.warning("could not store the sticker record", OSError(28, "No space left on device"))
+        throttled.warning("cache lookup failed", OSError("database or disk is full"))
+    records = [r for r in caplog.records if r.name == "test.throttled"]
+    assert [r.getMessage() for r in records] == [
+        "could not store the sticker record: [Errno 28] No space left on device",
+        "cache lookup failed: database or disk is full",
+    ]
+    assert all(r.exc_info is None for r in records)
+    throttled._every_s = 0  # the next report says how many were folded into the first
+    throttled.warning("could not store the sticker record", OSError("again"))
+    assert caplog.records[-1].getMessage().endswith("(19 more since the last report)")

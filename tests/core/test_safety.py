@@ -11,6 +11,7 @@ from bot.safety import (
     SafetyVerdict,
     skeleton,
 )
+from tests.contract import assert_implements
 
 FILTER = BlockListFilter.from_config(["banana split"])
 
@@ -121,3 +122,5 @@ class AllowNothing:
 def test_filter_protocol_is_pluggable() -> None:
     assert isinstance(FILTER, PromptFilter)
     assert isinstance(AllowNothing(), PromptFilter)
+    assert_implements(FILTER, PromptFilter)  # same parameters and async, not only the name
+    assert_implements(AllowNothing(), PromptFilter)

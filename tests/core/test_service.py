@@ -483,7 +483,6 @@ class _NoModelEngine(FakeEngine):
     def __init__(self, error: api.GeneratorError) -> None:
         super().__init__()
         self.load_error = error
-        self.ready = False
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None
@@ -531,7 +530,7 @@ async def test_health_is_ready_with_a_working_engine(service: StickerService) ->
 
 
 async def test_health_follows_the_real_engine_loading(tmp_path: Path) -> None:
-    """`generator.engine.Engine` exposes `ready` / `load_error`, which `health()` reads."""
+    """`Engine.health()` reports the loading failure, which the service's `health()` reads."""
     from generator.engine import Engine
 
     def no_model() -> Any:

@@ -12,10 +12,20 @@ from tests.fakes.discord_server import (
     MEMBER_PERMISSIONS,
     FakeDiscord,
     FakeGuild,
+    FakeMessage,
     FakeUser,
     snowflake,
 )
 from tests.fakes.fake_engine import FakeEngine
+
+
+async def sticker_reply(fake_discord: FakeDiscord, channel_id: int) -> FakeMessage:
+    """Wait for the bot's one message in `channel_id` and check it is a reaction sticker."""
+    await fake_discord.wait_for(lambda: fake_discord.channel_messages(channel_id), what="a reaction sticker")
+    [reply] = fake_discord.channel_messages(channel_id)
+    assert len(reply.uploads) == 1 and reply.uploads[0].filename.endswith(".webp")
+    assert reply.content.startswith("-# otter · seed ")
+    return reply
 
 
 async def settle() -> None:
@@ -40,14 +50,16 @@ async def test_reaction_gets_a_sticker_reply(
 
 
 async def test_same_emoji_on_the_same_message_is_answered_once(
-    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild, fake_engine: FakeEngine
 ) -> None:
     message = fake_discord.add_channel_message(guild, guild.members[0])
     await fake_discord.react(guild, message, guild.members[1], "😂")
     await fake_discord.react(guild, message, guild.members[2], "😂")
-    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+    reply = await sticker_reply(fake_discord, guild.channel_id)
     await settle()
     assert len(fake_discord.channel_messages(guild.channel_id)) == 1
+    assert reply.reference is not None and reply.reference["message_id"] == str(message.id)
+    assert len(fake_engine.ran) == 1 and "laughing" in fake_engine.ran[0].prompt
 
 
 async def test_bots_own_and_unknown_reactions_are_ignored(
@@ -78,7 +90,8 @@ async def test_admin_switches_reactions_off_and_on_per_channel(
     await fake_discord.react(guild, quiet, member, "😂")
     other_channel = fake_discord.add_channel_message(guild, admin, channel_id=guild.channel_ids[1])
     await fake_discord.react(guild, other_channel, member, "😂")
-    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_ids[1]))
+    next_door = await sticker_reply(fake_discord, guild.channel_ids[1])
+    assert next_door.reference is not None and next_door.reference["message_id"] == str(other_channel.id)
     await settle()
     assert fake_discord.channel_messages(guild.channel_id) == []  # off here, still on next door
 
@@ -87,7 +100,9 @@ async def test_admin_switches_reactions_off_and_on_per_channel(
     )
     await fake_discord.wait_answered(on)
     await fake_discord.react(guild, quiet, member, "😍")
-    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+    back_on = await sticker_reply(fake_discord, guild.channel_id)
+    assert back_on.reference is not None and back_on.reference["message_id"] == str(quiet.id)
+    assert "heart eyes" in fake_engine.ran[-1].prompt and len(fake_engine.ran) == 2
 
 
 async def test_members_without_channel_rights_cannot_switch_reactions(
@@ -98,16 +113,20 @@ async def test_members_without_channel_rights_cannot_switch_reactions(
     assert inter.ephemeral_texts == [FORBIDDEN]
     message = fake_discord.add_channel_message(guild, guild.members[0])
     await fake_discord.react(guild, message, guild.members[1], "😂")
-    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+    reply = await sticker_reply(fake_discord, guild.channel_id)  # reactions stayed on
+    assert reply.reference is not None and reply.reference["message_id"] == str(message.id)
 
 
 async def test_reaction_on_a_deleted_message_still_posts_without_failing(
-    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild
+    bot: DiscordAdapter, fake_discord: FakeDiscord, guild: FakeGuild, fake_engine: FakeEngine
 ) -> None:
     message = fake_discord.add_channel_message(guild, guild.members[0])
     message.deleted = True
     await fake_discord.react(guild, message, guild.members[1], "😢")
-    await fake_discord.wait_for(lambda: fake_discord.channel_messages(guild.channel_id))
+    reply = await sticker_reply(fake_discord, guild.channel_id)
+    # The reply asks Discord not to fail when the original is gone: that is why it still posts.
+    assert reply.reference is not None and reply.reference["fail_if_not_exists"] is False
+    assert "sad with a tear" in fake_engine.ran[0].prompt
 
 
 async def test_reaction_sticker_can_be_added_to_the_server(

@@ -27,7 +27,7 @@ async def test_sticker_defers_then_posts_webp_with_footer_and_buttons(
     assert len(message.uploads) == 1 and message.uploads[0].filename.endswith(".webp")
     assert FOOTER.match(message.content), message.content
     ids = message.custom_ids()
-    assert [i.split(":")[1] for i in ids] == ["reroll", "more", "add"]
+    assert [i.split(":")[1] for i in ids] == ["reroll", "more", "add", "anim"]
     assert "eating ramen" in fake_engine.ran[0].prompt
 
 

@@ -33,6 +33,8 @@ from generator.api import (
 from generator.engine import Engine
 from generator.options import EngineConfig
 from generator.scheduling import BatchKey, choose_batch, mark_passed_over
+from tests.contract import assert_implements
+from tests.fakes.fake_engine import FakeEngine
 
 
 def _style(name: str) -> StyleSummary:
@@ -144,6 +146,19 @@ async def occupy(engine: Engine, pipeline: CountingPipeline) -> asyncio.Task:
 
 def test_engine_implements_the_contract():
     assert isinstance(make_engine(CountingPipeline()), StickerEngine)
+    # Not only the names: parameters, defaults, annotations and async-ness, for the engine and its fake.
+    assert_implements(make_engine(CountingPipeline()), StickerEngine)
+    assert_implements(FakeEngine(), StickerEngine)
+
+
+def test_the_contract_check_catches_a_wrong_signature():
+    class Sloppy(FakeEngine):
+        def styles(self, scope: str = "") -> list[StyleSummary]:  # an extra parameter and another return
+            return []
+
+    assert isinstance(Sloppy(), StickerEngine)  # what the runtime check alone accepts
+    with pytest.raises(AssertionError, match=r"Sloppy\.styles"):
+        assert_implements(Sloppy(), StickerEngine)
 
 
 async def test_generate_returns_one_sticker_per_seed():
@@ -218,7 +233,7 @@ async def test_active_style_is_preferred_but_other_styles_do_not_starve():
     # two otter batches pass the older rabbit request (patience 2), then it runs
     assert order[:4] == ["otter 0", "otter 1", "otter 2", "rabbit"]
     assert pipeline.activations == ["otter", "rabbit", "otter"]
-    assert engine.stats.switches == 3
+    assert engine.stats().switches == 3
 
 
 async def test_full_queue_raises_overloaded(gated):
@@ -285,7 +300,7 @@ async def test_failing_batch_fails_only_its_requests_and_engine_recovers(gated):
         assert "went wrong" in outcome.user_message
         assert "CUDA" not in outcome.user_message  # internals stay in the log
     assert not isinstance(outcomes[3], BaseException)
-    assert engine.stats.failed_batches == 1
+    assert engine.stats().failed_batches == 1
     result = await engine.generate(req("again"))
     assert len(result.stickers) == 1
 
@@ -604,11 +619,11 @@ async def test_unbounded_close_still_waits_for_the_running_batch(gated):
 
 
 async def test_stats_series_are_bounded():
-    from generator.engine import STATS_WINDOW
+    from generator.api import STATS_WINDOW
 
     engine = make_engine(CountingPipeline())
     for i in range(STATS_WINDOW + 10):
-        engine.stats.batch_sizes.append(i)
-        engine.stats.switch_ms.append(float(i))
-    assert len(engine.stats.batch_sizes) == len(engine.stats.switch_ms) == STATS_WINDOW
-    assert engine.stats.batch_sizes[-1] == STATS_WINDOW + 9
+        engine.stats().batch_sizes.append(i)
+        engine.stats().switch_ms.append(float(i))
+    assert len(engine.stats().batch_sizes) == len(engine.stats().switch_ms) == STATS_WINDOW
+    assert engine.stats().batch_sizes[-1] == STATS_WINDOW + 9

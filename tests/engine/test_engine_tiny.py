@@ -101,7 +101,7 @@ async def test_same_seed_same_image_batched_and_alone(model_cfg: ModelConfig, st
         await engine.generate(request("happy otter", seed=41, tag="again"))
     finally:
         await engine.close()
-    assert list(engine.stats.batch_sizes) == [3, 1, 1, 1, 1]
+    assert list(engine.stats().batch_sizes) == [3, 1, 1, 1, 1]
     batched = capture.images["batched"]
     alone = capture.images["alone"]
     for one, other in zip(batched, alone, strict=True):
@@ -122,8 +122,8 @@ async def test_concurrent_requests_are_micro_batched(model_cfg: ModelConfig, sty
     finally:
         await engine.close()
     assert len(results) == 5
-    assert sorted(engine.stats.batch_sizes) == [1, 4]  # 5 requests, 2 pipeline calls, styles apart
-    assert engine.stats.switches == 2
+    assert sorted(engine.stats().batch_sizes) == [1, 4]  # 5 requests, 2 pipeline calls, styles apart
+    assert engine.stats().switches == 2
 
 
 async def test_fused_style_changes_the_image(model_cfg: ModelConfig, styles_dir: Path):
@@ -138,7 +138,7 @@ async def test_fused_style_changes_the_image(model_cfg: ModelConfig, styles_dir:
     first_plain, second_plain = capture.images["plain"]
     assert not np.array_equal(first_plain, capture.images["fused"][0])  # the fused LoRAs act
     assert np.array_equal(first_plain, second_plain)  # switching back restores the base weights exactly
-    assert engine.stats.switches == 3
+    assert engine.stats().switches == 3
 
 
 async def test_missing_model_gives_one_clear_error(tmp_path: Path, styles_dir: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -147,8 +148,25 @@ def test_activate_unknown_style(tiny_sticker_pipeline) -> None:
         tiny_sticker_pipeline.activate_style("../plain")
 
 
-def test_warmup_runs(tiny_sticker_pipeline) -> None:
-    assert tiny_sticker_pipeline.warmup(batch_sizes=(1, 2), size=(64, 64)) > 0
+def test_warmup_runs(tiny_sticker_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    sp = tiny_sticker_pipeline
+    calls: list[tuple[int, int, int]] = []
+    real_run = sp.run
+
+    def recording_run(prompts, negatives, seeds, steps, width, height):  # calls through: a spy, not a fake
+        images = real_run(prompts, negatives, seeds, steps, width, height)
+        calls.append((len(images), width, height))
+        return images
+
+    monkeypatch.setattr(sp, "run", recording_run)
+    started = time.perf_counter()
+    elapsed_ms = sp.warmup(batch_sizes=(1, 2), size=(64, 64))
+    wall_ms = (time.perf_counter() - started) * 1000.0
+    assert calls == [(1, 64, 64), (2, 64, 64)]  # one real generation per batch size, at the asked size
+    assert 0 < elapsed_ms <= wall_ms  # the time it reports is the time those generations took
+    calls.clear()
+    sp.warmup(size=(64, 64))
+    assert calls == [(1, 64, 64)]  # an uncompiled UNet needs batch 1 only
 
 
 def test_random_weight_materialisation_gives_finite_working_models() -> None:

@@ -63,9 +63,8 @@ def test_a_nan_lora_makes_its_style_unavailable_at_load(tmp_path: Path, tiny_mod
 async def test_the_bot_says_the_style_is_unavailable_not_unknown(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    styles = (
-        nan_styles(tmp_path / "styles", tiny_model_dir) if (tmp_path / "styles").mkdir() is None else None
-    )
+    (tmp_path / "styles").mkdir()
+    styles = nan_styles(tmp_path / "styles", tiny_model_dir)
     config = AppConfig(
         model=ModelConfig(path=str(tiny_model_dir), local_files_only=True, compile="off", warmup=False),
         engine=EngineConfig(styles_dir=str(styles), default_style="plain", max_wait_ms=0),

@@ -753,13 +753,13 @@ class FakeDiscord:
             return [f"{up.filename} is {len(up.data)} bytes (over the upload limit)"]
         try:
             with Image.open(io.BytesIO(up.data)) as img:
-                fmt, mode = img.format, img.mode
+                fmt, mode, info = img.format, img.mode, dict(img.info)
                 img.load()
         except Exception as exc:
             return [f"{up.filename} does not decode as an image ({exc})"]
-        if fmt != "WEBP":
-            return [f"{up.filename} is {fmt}, expected WEBP"]
-        if "A" not in mode:
+        if fmt not in ("WEBP", "GIF"):  # GIF: animated stickers (Discord animates GIF attachments)
+            return [f"{up.filename} is {fmt}, expected WEBP or GIF"]
+        if "A" not in mode and "transparency" not in info:
             return [f"{up.filename} has no alpha channel (mode {mode})"]
         return []
 
@@ -1125,11 +1125,18 @@ class FakeDiscord:
         try:
             with Image.open(io.BytesIO(file.data)) as img:
                 fmt, size = img.format, img.size
-                img.load()
+                frames = getattr(img, "n_frames", 1)
+                total_ms = 0.0
+                for i in range(frames):  # APNG and GIF: every frame decodes, at most 5 s in all
+                    img.seek(i)
+                    img.load()
+                    total_ms += float(img.info.get("duration", 0) or 0)
         except Exception as exc:
             return [f"file does not decode ({exc})"]
-        if fmt != "PNG":
-            return [f"file is {fmt}; server stickers must be PNG (WebP is not accepted)"]
+        if fmt not in ("PNG", "GIF"):
+            return [f"file is {fmt}; server stickers must be PNG, APNG or GIF (WebP is not accepted)"]
         if size != (320, 320):
             return [f"file is {size[0]}x{size[1]}; server stickers must be 320x320"]
+        if frames > 1 and total_ms > 5000:
+            return [f"animation lasts {total_ms / 1000:.1f} s; server stickers may last at most 5 s"]
         return []

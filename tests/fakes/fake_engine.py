@@ -17,9 +17,12 @@ from PIL import Image, ImageDraw
 
 from generator.api import (
     EngineClosed,
+    EngineHealth,
+    EngineStats,
     GenerationFailed,
     GenerationRequest,
     GenerationResult,
+    GeneratorError,
     Overloaded,
     PositionCallback,
     Sticker,
@@ -82,6 +85,8 @@ class FakeEngine(StickerEngine):
         self.ran: list[GenerationRequest] = []
         self.fail_next = 0
         self.closed = False
+        self.load_error: GeneratorError | None = None  # set it to play an engine whose model is missing
+        self.counters = EngineStats()
 
     async def start(self) -> None:
         self.closed = False
@@ -97,6 +102,12 @@ class FakeEngine(StickerEngine):
 
     def queue_length(self) -> int:
         return len(self._waiting)
+
+    def health(self) -> EngineHealth:
+        return EngineHealth(ready=self.load_error is None, error=self.load_error)
+
+    def stats(self) -> EngineStats:
+        return self.counters
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None
@@ -122,6 +133,8 @@ class FakeEngine(StickerEngine):
                     self.fail_next -= 1
                     raise GenerationFailed("Something went wrong while drawing that sticker.")
                 self.ran.append(request)
+                self.counters.batches += 1
+                self.counters.images += request.count
                 stickers = tuple(fake_sticker(request.prompt, s) for s in request.seeds())
                 return GenerationResult(request=request, stickers=stickers)
         finally:

@@ -34,6 +34,10 @@ from PIL import Image
 BOT_ID = 777000111
 BOT_USERNAME = "sticker_test_bot"
 MAX_STICKER_BYTES = 512_000
+MAX_VIDEO_STICKER_BYTES = 256 * 1000  # video stickers: WEBM VP9, <= 3 s, <= 30 fps, no audio
+MAX_VIDEO_SECONDS = 3.0
+MAX_VIDEO_FPS = 30.0
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 MAX_INLINE_RESULTS = 50
 MAX_STATIC_SET_SIZE = 120
 INLINE_ANSWER_LIMIT_S = 10.0
@@ -416,7 +420,10 @@ class FakeBotAPI:
             data = value
         else:
             raise self._violation(method, "sticker is required")
-        self._validate_static_sticker(method, data)
+        if data[:4] == EBML_MAGIC:
+            self._validate_video_sticker(method, data)
+        else:
+            self._validate_static_sticker(method, data)
         file_id = f"CAACAgFake{next(self._file_ids):06d}"
         self.files[file_id] = data
         return file_id, data
@@ -435,9 +442,34 @@ class FakeBotAPI:
         if max(w, h) != 512 or min(w, h) > 512:
             raise self._violation(method, f"sticker must have one side 512 and the other <= 512, got {w}x{h}")
 
+    def _validate_video_sticker(self, method: str, data: bytes) -> None:
+        """Telegram's video-sticker rules: WEBM, VP9, one side 512, <= 3 s, <= 30 fps, no audio, <= 256 KB."""
+        if len(data) > MAX_VIDEO_STICKER_BYTES:
+            raise self._violation(
+                method, f"video sticker is {len(data)} bytes, over {MAX_VIDEO_STICKER_BYTES}"
+            )
+        try:
+            w, h, codec, fps, seconds, audio = _video_facts(data)
+        except Exception as err:
+            raise self._violation(method, f"video sticker does not decode: {err}") from err
+        if codec != "vp9":
+            raise self._violation(method, f"video sticker must be VP9, got {codec}")
+        if audio:
+            raise self._violation(method, "video sticker must have no audio stream")
+        if max(w, h) != 512 or min(w, h) > 512:
+            raise self._violation(method, f"video sticker must have one side 512, got {w}x{h}")
+        if seconds > MAX_VIDEO_SECONDS + 1e-3:
+            raise self._violation(method, f"video sticker lasts {seconds:.2f} s, over 3 s")
+        if fps > MAX_VIDEO_FPS + 1e-3:
+            raise self._violation(method, f"video sticker has {fps:.1f} fps, over 30")
+
     def _sticker_object(self, file_id: str, data: bytes, emoji: str | None = None) -> dict[str, Any]:
-        with Image.open(io.BytesIO(data)) as img:
-            w, h = img.size
+        video = data[:4] == EBML_MAGIC
+        if video:
+            w, h = _video_facts(data)[:2]
+        else:
+            with Image.open(io.BytesIO(data)) as img:
+                w, h = img.size
         sticker = {
             "file_id": file_id,
             "file_unique_id": f"u{file_id}",
@@ -445,7 +477,7 @@ class FakeBotAPI:
             "width": w,
             "height": h,
             "is_animated": False,
-            "is_video": False,
+            "is_video": video,
             "file_size": len(data),
         }
         if emoji:
@@ -463,12 +495,16 @@ class FakeBotAPI:
     def _input_sticker(self, method: str, raw: Any, files: dict[str, bytes]) -> dict[str, Any]:
         if not isinstance(raw, dict):
             raise self._violation(method, "sticker must be an InputSticker")
-        if raw.get("format") != "static":
-            raise self._violation(method, f"only static stickers are expected, got {raw.get('format')}")
+        if raw.get("format") not in ("static", "video"):
+            raise self._violation(
+                method, f"only static or video stickers are expected, got {raw.get('format')}"
+            )
         emoji = raw.get("emoji_list")
         if not isinstance(emoji, list) or not 1 <= len(emoji) <= 20 or not all(emoji):
             raise self._violation(method, "emoji_list must hold 1-20 emoji")
         file_id, data = self._sticker_from(method, raw.get("sticker"), files)
+        if (data[:4] == EBML_MAGIC) != (raw.get("format") == "video"):
+            raise self._violation(method, f"sticker format {raw.get('format')} does not match the file")
         return self._sticker_object(file_id, data, emoji[0])
 
     def _check_started(self, method: str, user_id: Any) -> int:
@@ -673,8 +709,8 @@ class FakeBotAPI:
 
     def _m_uploadStickerFile(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         self._check_started("uploadStickerFile", params.get("user_id"))
-        if params.get("sticker_format") != "static":
-            raise self._violation("uploadStickerFile", "sticker_format must be static")
+        if params.get("sticker_format") not in ("static", "video"):
+            raise self._violation("uploadStickerFile", "sticker_format must be static or video")
         file_id, data = self._sticker_from(
             "uploadStickerFile", params.get("sticker", files.get("sticker")), files
         )
@@ -729,6 +765,24 @@ class FakeBotAPI:
 
 
 # ---------------------------------------------------------------------- helpers
+def _video_facts(data: bytes) -> tuple[int, int, str, float, float, bool]:
+    """(width, height, codec, fps, seconds, has audio) of a WEBM, read with PyAV's demuxer."""
+    import av  # the `animate` extra; only video stickers need it
+
+    with av.open(io.BytesIO(data), format="webm") as container:
+        video = container.streams.video[0]
+        rate = float(video.average_rate or video.guessed_rate or 0)
+        seconds = float(container.duration / av.time_base) if container.duration else 0.0
+        return (
+            video.codec_context.width,
+            video.codec_context.height,
+            video.codec_context.name,
+            rate,
+            seconds,
+            len(container.streams.audio) > 0,
+        )
+
+
 def _user(user_id: int) -> dict[str, Any]:
     return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": "en"}
 

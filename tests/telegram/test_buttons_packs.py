@@ -21,7 +21,8 @@ async def sticker_message(api: FakeBotAPI, chat_id: int = GROUP, user_id: int = 
 
 def button_data(api: FakeBotAPI, index: int) -> list[str]:
     call = api.calls_of("sendSticker", ok=True)[index]
-    return [b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+    data = [b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+    return data[:3]  # reroll, more, add to pack (🎬 Animate follows: tests/telegram/test_animated.py)
 
 
 def toasts(api: FakeBotAPI) -> list[dict]:

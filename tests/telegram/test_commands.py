@@ -42,7 +42,7 @@ async def test_sticker_command_in_group_replies_with_sticker_and_buttons(bot: Ha
     data = [b["callback_data"] for row in rows for b in row]
     assert data[0].startswith("r:") and data[1].startswith("m:") and data[2].startswith("p:")
     labels = [b["text"] for row in rows for b in row]
-    assert labels == ["🔄 Reroll", "4 more", "➕ Add to my pack"]
+    assert labels == ["🔄 Reroll", "4 more", "➕ Add to my pack", "🎬 Animate"]
     actions = api.calls_of("sendChatAction", ok=True)
     assert actions and actions[0].params == {"chat_id": GROUP, "action": "choose_sticker"}
     assert "eating" in bot.engine.ran[0].prompt

@@ -83,16 +83,29 @@ async def test_deleted_command_message_gets_sticker_without_reply(bot: Harness) 
     assert sent.files  # uploaded once; the failed reply attempt was rejected before storing anything
 
 
-async def test_bad_request_on_send_is_logged_not_crashing(bot: Harness) -> None:
+async def test_bad_request_on_send_is_logged_not_crashing(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     api = bot.api
     api.inject("sendSticker", "bad_request", description="STICKER_INVALID")
-    api.message_update(GROUP, USER, "/sticker otter")
-    api.message_update(GROUP, USER, "/help")
-    await api.wait_calls("sendMessage", 1)
-    await api.wait_for(lambda a: len(a.calls_of("sendSticker")) == 1, what="the failed send")
+    with caplog.at_level(logging.INFO, logger="adapters.telegram"):
+        api.message_update(GROUP, USER, "/sticker otter")
+        api.message_update(GROUP, USER, "/help")
+        await api.wait_calls("sendMessage", 1)
+        await api.wait_for(lambda a: len(a.calls_of("sendSticker")) == 1, what="the failed send")
+        await api.wait_for(lambda _: _send_failures(caplog), what="the log line")
+    # One WARNING line naming the chat and Telegram's reason; no ERROR, no traceback.
+    (record,) = _send_failures(caplog)
+    assert record.levelno == logging.WARNING and f"chat {GROUP}" in record.getMessage()
+    assert record.exc_info is None
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
     # the application is still alive and serving
     api.message_update(GROUP, USER, "/sticker otter again")
     await api.wait_calls("sendSticker", 1)
+
+
+def _send_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "sticker_invalid" in r.getMessage().lower()]
 
 
 async def test_polling_survives_get_updates_failures(bot: Harness) -> None:

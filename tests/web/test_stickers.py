@@ -106,12 +106,11 @@ async def test_service_errors_go_to_the_requester_only(chat: Harness) -> None:
 
 
 class NoModelEngine(FakeEngine):
-    """Stands for an engine whose model is not installed (see `generator.engine.Engine.load_error`)."""
+    """Stands for an engine whose model is not installed (see `generator.engine.Engine.health`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.load_error = ModelMissing("Model stabilityai/sdxl-turbo is not in the Hugging Face cache.")
-        self.ready = False
 
     async def generate(self, request, on_position=None):  # type: ignore[no-untyped-def]
         raise self.load_error

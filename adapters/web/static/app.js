@@ -410,6 +410,8 @@
     if (m.sticker.record_id) {
       items.push(menuButton("🔄 Reroll", () => send("reroll", { record_id: m.sticker.record_id })));
       items.push(menuButton("4 more", () => send("more", { record_id: m.sticker.record_id })));
+      items.push(menuButton("🎬 Animate", () =>
+        send("animate", { record_id: m.sticker.record_id, sha256: m.sticker.sha256 })));
     }
     items.push(menuButton("↻ Send again", () => send("resend", { sha256: m.sticker.sha256 })));
     const dl = el("a", "menu-item", "⬇ Download");

@@ -1,0 +1,118 @@
+"""Animated results for the service: which formats a platform gets, and cached preset animation.
+
+An animation is made from the finished static sticker (its exact bytes), so a cached static result
+animates without drawing again, and an animated result is cached by (static sticker, motion,
+format). Encoding is CPU work in a worker thread. Video diffusion runs on the engine's GPU worker and
+is not offered in chat yet: a chat request for `diffusion` gets the expression's preset instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from bot.cache import StickerCache, result_key, sha256_hex
+from bot.storage import DatabaseError
+from bot.types import StickerFile, StickerFormat
+
+log = logging.getLogger(__name__)
+
+ANIMATED_FORMATS = frozenset(
+    {StickerFormat.WEBM, StickerFormat.GIF, StickerFormat.WEBP_ANIMATED, StickerFormat.DISCORD_APNG}
+)
+PLATFORM_FORMATS: dict[str, frozenset[StickerFormat]] = {
+    "telegram": frozenset({StickerFormat.WEBM}),
+    "discord": frozenset({StickerFormat.GIF}),
+    "web": frozenset({StickerFormat.WEBP_ANIMATED}),
+}
+DEFAULT_FORMATS = frozenset({StickerFormat.WEBM})
+FILE_SUFFIX: dict[StickerFormat, str] = {  # what an attachment's file name should end in
+    StickerFormat.WEBP: "webp",
+    StickerFormat.DISCORD_PNG: "png",
+    StickerFormat.WEBM: "webm",
+    StickerFormat.GIF: "gif",
+    StickerFormat.WEBP_ANIMATED: "webp",
+    StickerFormat.DISCORD_APNG: "png",
+}
+ANIMATION_VERSION = 1  # part of the cache key: bump when presets or encoders change their output
+
+
+def animated_formats(platform: str, requested: Iterable[StickerFormat]) -> frozenset[StickerFormat]:
+    """The animated formats to deliver: those requested, else the platform's own for chat stickers and
+    the APNG server sticker where server-sticker PNGs are asked for."""
+    requested = frozenset(requested)
+    chosen = requested & ANIMATED_FORMATS
+    if chosen:
+        return chosen
+    if StickerFormat.DISCORD_PNG in requested:
+        chosen = frozenset({StickerFormat.DISCORD_APNG})
+    if StickerFormat.WEBP in requested or not chosen:
+        chosen |= PLATFORM_FORMATS.get(platform, DEFAULT_FORMATS)
+    return chosen
+
+
+def _render(webp: bytes, motion: str, formats: tuple[StickerFormat, ...]) -> list[bytes]:
+    """Static sticker bytes → one encoded animation per format (torch-free, run in a thread)."""
+    from generator.animation.encode import discord_server_sticker_animated, encode_clip
+    from generator.animation.motion import animate
+    from generator.postprocess import load_image
+
+    clip = animate(load_image(webp).convert("RGBA"), motion)
+    out = []
+    for fmt in formats:
+        if fmt == StickerFormat.DISCORD_APNG:
+            out.append(discord_server_sticker_animated(clip, "apng"))
+        else:
+            out.append(encode_clip(clip, {"webm": "webm", "gif": "gif", "webp_animated": "webp"}[fmt.value]))
+    return out
+
+
+class Animator:
+    """Animates finished stickers with a preset and caches the encoded files."""
+
+    def __init__(self, cache: StickerCache) -> None:
+        self.cache = cache
+
+    async def files(
+        self,
+        webps: list[bytes],
+        hashes: tuple[str, ...],
+        first_seed: int,
+        motion: str,
+        formats: frozenset[StickerFormat],
+    ) -> tuple[StickerFile, ...]:
+        ordered = tuple(sorted(formats, key=lambda f: f.value))
+        files: list[StickerFile] = []
+        for i, (sha, webp) in enumerate(zip(hashes, webps, strict=True)):
+            keys = [
+                result_key(kind="animation", v=ANIMATION_VERSION, sticker=sha, motion=motion, format=f.value)
+                for f in ordered
+            ]
+            found = [await self._lookup(key) for key in keys]
+            if any(f is None for f in found):
+                rendered = await asyncio.to_thread(_render, webp, motion, ordered)
+                found = [
+                    (await self._remember(key, data), data) for key, data in zip(keys, rendered, strict=True)
+                ]
+            for fmt, item in zip(ordered, found, strict=True):
+                assert item is not None
+                anim_sha, data = item
+                side = 320 if fmt == StickerFormat.DISCORD_APNG else 512
+                files.append(StickerFile(data, fmt, side, side, first_seed + i, anim_sha))
+        return tuple(files)
+
+    async def _lookup(self, key: str) -> tuple[str, bytes] | None:
+        try:
+            found = await self.cache.lookup(key)
+        except (OSError, DatabaseError):
+            log.warning("animation cache lookup failed", exc_info=True)
+            return None
+        return found[0] if found else None
+
+    async def _remember(self, key: str, data: bytes) -> str:
+        try:
+            return (await self.cache.remember(key, [data]))[0]
+        except (OSError, DatabaseError):
+            log.warning("could not store the animation in the cache", exc_info=True)
+            return sha256_hex(data)
