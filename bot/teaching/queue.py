@@ -54,6 +54,13 @@ class FairQueue:
             return True
         return False
 
+    async def stop(self, job_id: str) -> None:
+        """Like `cancel`, and wait until a running job has really stopped (its child is gone)."""
+        task = self._tasks.get(job_id)
+        self.cancel(job_id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
     def _pump(self) -> None:
         while not self._closed and len(self._tasks) < self.max_concurrent:
             waiting = [s for s, line in self._lines.items() if line]

@@ -295,7 +295,7 @@ class TeachService:
     async def _forget_job(self, job: JobRow) -> None:
         """Cancel it if active; keep only an anonymous row (for the daily limit) until it is a day old."""
         await self.store.update_job(job.job_id, status="forgotten", name="", message="")
-        self.queue.cancel(job.job_id)
+        await self.queue.stop(job.job_id)  # the training child is gone before its files are deleted
         self._delete_files(job.job_id)
         self._listeners.pop(job.job_id, None)
         if job.created_at < time.time() - DAY_S:

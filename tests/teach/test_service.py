@@ -163,3 +163,17 @@ async def test_restart_without_the_photos_fails_with_a_message(
     row = await second.store.job(job.job_id)
     assert row is not None and row.status == "failed" and "photos" in row.message
     assert await second.subjects(ALICE) == []
+
+
+async def test_forget_during_training_stops_it_and_leaves_no_files(
+    make_teaching: Callable, tmp_path: Path
+) -> None:
+    trainer = StepTrainer()
+    teaching = await make_teaching(trainer)
+    job = await teaching.teach(ALICE, "dog", dog_photos(4))
+    await wait_for(lambda: bool(trainer.calls))
+    await teaching.forget(ALICE, "dog")
+    assert teaching.queue.running == 0
+    assert not [p for p in (tmp_path / "teach").rglob("*") if p.is_file()]
+    row = await teaching.store.job(job.job_id)
+    assert row is not None and row.status == "forgotten" and row.name == ""
