@@ -26,6 +26,7 @@ from bot.platforms import FIRST_RETRY_S, MAX_RETRY_S, PlatformStarter
 from bot.ports import PORT_KEYS, port_key
 from bot.service import StickerService
 from bot.state import SharedState, open_shared_state
+from bot.teaching.wiring import attach_teaching
 from bot.types import Adapter
 from generator.api import StickerEngine
 
@@ -95,6 +96,7 @@ class App:
                 self.engine = self._engine_factory(self.config)
             self.state = await open_shared_state(self.config)
             self.service = await StickerService.create(self.config, self.engine, state=self.state)
+            await attach_teaching(self.service)
             self._housekeeping = asyncio.create_task(self.service.run_housekeeping(), name="housekeeping")
             await self.engine.start()
             self._engine_started = True

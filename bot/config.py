@@ -243,6 +243,31 @@ with warnings.catch_warnings():  # the `json` key shadows BaseModel's deprecated
             return value.upper() if isinstance(value, str) else value
 
 
+class TeachConfig(Section):
+    """Teaching a user's own subject from photos in the chat (docs/using/teach.md)."""
+
+    enabled: bool = Field(False, description="let people teach their own subject (/teach dog + photos)")
+    data_dir: str = Field("data/teach", description="photos, training runs and taught LoRAs")
+    steps: Positive = Field(400, description="training steps per subject")
+    rank: Positive = Field(8, description="LoRA rank of a taught subject")
+    learning_rate: float = Field(1e-4, gt=0, le=1, description="training learning rate")
+    resolution: int = Field(512, ge=64, le=1024, multiple_of=8, description="training image size")
+    checkpoint_every: Positive = Field(50, description="steps between resumable checkpoints")
+    min_photos: int = Field(4, ge=1, le=100, description="fewest photos one teach accepts")
+    max_photos: int = Field(20, ge=1, le=100, description="most photos one teach accepts")
+    max_photo_mb: float = Field(10.0, gt=0, le=25, description="largest photo file accepted")
+    min_photo_side: Positive = Field(
+        256, description="photos smaller than this on their short side are refused"
+    )
+    max_concurrent: Positive = Field(1, description="trainings running at once (fair across servers)")
+    per_user_per_day: Positive = Field(3, description="teaches one user may start per 24 hours")
+    max_subjects_per_user: Positive = Field(10, description="taught subjects one user may keep")
+    keep_photos: bool = Field(False, description="keep the photos after training (default: deleted)")
+    python: str | None = Field(
+        None, description="interpreter for the training subprocess (default: this one)"
+    )
+
+
 class AppConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
@@ -255,6 +280,7 @@ class AppConfig(Section):
     state: StateConfig = Field(default_factory=StateConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    teach: TeachConfig = Field(default_factory=TeachConfig)
     source: Path | None = Field(None, exclude=True, description="the file it was loaded from (not a key)")
 
 
@@ -396,6 +422,8 @@ def _resolve_paths(config: AppConfig, source: Path | None) -> None:
             engine.styles_dir = str(base / engine.styles_dir)
         if not Path(config.storage.cache_dir).is_absolute():
             config.storage.cache_dir = str(base / config.storage.cache_dir)
+        if not Path(config.teach.data_dir).is_absolute():
+            config.teach.data_dir = str(base / config.teach.data_dir)
         prefix = "sqlite:///"
         url = config.storage.url
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
@@ -435,3 +463,5 @@ def validate_config(config: AppConfig, where: str = "config") -> None:
         raise bad("telegram.enabled", "is true but there is no token: set STICKERBOT_TELEGRAM_TOKEN")
     if config.discord.enabled and not config.discord.token:
         raise bad("discord.enabled", "is true but there is no token: set STICKERBOT_DISCORD_TOKEN")
+    if config.teach.min_photos > config.teach.max_photos:
+        raise bad("teach.min_photos", f"is above teach.max_photos ({config.teach.max_photos})")

@@ -66,6 +66,7 @@ class Plan:
     emoji: str
     animate: str | None = None  # the motion preset when the result is animated (bot.motion)
     parent: StickerRecord | None = None
+    subject_lora: str | None = None  # a taught subject's LoRA, fused on the style for this request
 
 
 def generation_request(
@@ -81,6 +82,7 @@ def generation_request(
         outline=plan.outline,
         timeout_s=timeout_s,
         request_id=request_id,
+        subject_lora=plan.subject_lora,
     )
 
 

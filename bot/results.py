@@ -34,7 +34,7 @@ class Results:
         return result_key(
             model=self.model,
             prompt=plan.built.prompt,
-            style=plan.style.name,
+            style=plan.style.name if plan.subject_lora is None else f"{plan.style.name}+{plan.subject_lora}",
             template=plan.style.template,
             trigger=plan.style.trigger,
             steps=plan.style.steps,

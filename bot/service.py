@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import emoji as emoji_table
 from bot import messages
@@ -33,6 +33,8 @@ from bot.safety import BlockListFilter, PromptFilter
 from bot.settings import SettingsStore
 from bot.state.shared import SharedState, local_state
 from bot.storage import Database, DatabaseError, open_database
+from bot.teaching.errors import TeachError
+from bot.teaching.subjects import SubjectUse
 from bot.types import (
     ErrorKind,
     PositionCallback,
@@ -47,6 +49,9 @@ from bot.types import (
     StyleInfo,
     UserError,
 )
+
+if TYPE_CHECKING:
+    from bot.teaching.service import TeachService
 from bot.user_errors import chat_user_error, is_expected, user_error_for
 from generator.api import GeneratorError, StickerEngine
 
@@ -97,6 +102,7 @@ class StickerService(StickerServiceAPI):
         )
         self.metrics.track_engine(engine)
         self.requests = InFlight("request")
+        self.teaching: TeachService | None = None  # set by the app when `teach.enabled`
         self._charged: OrderedDict[str, None] = OrderedDict()
         self._owns_database = owns_database
         self._owns_engine = owns_engine
@@ -185,6 +191,8 @@ class StickerService(StickerServiceAPI):
         self._closed = True
         self.begin_shutdown()
         self.admission.close()
+        if self.teaching is not None:
+            await self.teaching.close()
         if self._owns_engine:
             await self.engine.close()
         if self._owns_database:
@@ -356,7 +364,10 @@ class StickerService(StickerServiceAPI):
         styles = self.engine.styles()
         if not styles and (problem := self.health().problem) is not None:
             raise ServiceError(problem)  # e.g. a Ray cluster not reached yet: no style list at all
-        return plan_request(
+        subject = await self._taught_subject(request, parent)
+        if subject is not None:  # "my dog": the taught subject's LoRA on the style (bot.teaching)
+            request, styles = subject.request(request), subject.styles(styles)
+        plan = plan_request(
             request,
             styles=styles,
             unavailable=self.engine.unavailable_styles(),
@@ -364,6 +375,17 @@ class StickerService(StickerServiceAPI):
             settings=settings,
             parent=parent,
         )
+        return subject.finish(plan) if subject is not None else plan
+
+    async def _taught_subject(
+        self, request: StickerRequest, parent: StickerRecord | None
+    ) -> SubjectUse | None:
+        if self.teaching is None:
+            return None
+        try:
+            return await self.teaching.resolve(request, parent)
+        except TeachError as exc:
+            raise fail(ErrorKind.NOT_FOUND, exc.message) from None
 
     async def _rate_limit(self, request: StickerRequest) -> None:
         """Charge the user and the server once per request id (parts of one request share it)."""

@@ -95,6 +95,9 @@ class GenerationRequest:
     shadow: bool = False
     timeout_s: float | None = None
     request_id: str = ""
+    # A taught subject's LoRA (a local .safetensors file the bot chose, never the user) fused on top of
+    # the style for this request only: the engine draws it as the dynamic style "style+subject".
+    subject_lora: str | None = None
 
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.count)]

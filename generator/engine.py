@@ -37,10 +37,12 @@ from generator.api import (
     PositionCallback,
     Sticker,
     StickerEngine,
+    StyleError,
     StyleSummary,
 )
 from generator.options import EngineConfig, ModelConfig
 from generator.scheduling import BatchKey, batch_images, choose_batch, mark_passed_over
+from generator.subject_styles import MAX_SUBJECT_STYLES, subject_style_name
 from generator.validation import validate_request
 from generator.worker_thread import DaemonWorker
 
@@ -168,6 +170,7 @@ class Engine(StickerEngine):
         self._shutdown: asyncio.Future[None] | None = None
         self._worker: DaemonWorker | None = None
         self._running_batch: list[_Job] = []
+        self._subject_styles: dict[str, tuple[str, str]] = {}  # "style+subject" -> (style, LoRA path)
         self.abandoned = 0  # requests given up in a model call that outlasted the shutdown bound
         self._post_pool: ThreadPoolExecutor | None = None
         self._last_arrival = float("-inf")
@@ -319,9 +322,15 @@ class Engine(StickerEngine):
         steps = request.steps or style.steps or self.config.default_steps
         now = time.monotonic()
         self._last_gap, self._last_arrival = now - self._last_arrival, now
+        batch_style = request.style
+        if request.subject_lora is not None:
+            batch_style = subject_style_name(request.style, request.subject_lora)
+            self._subject_styles[batch_style] = (request.style, request.subject_lora)
+            while len(self._subject_styles) > MAX_SUBJECT_STYLES:
+                self._subject_styles.pop(next(iter(self._subject_styles)))
         job = _Job(
             request=request,
-            key=BatchKey(request.style, request.width, request.height, steps),
+            key=BatchKey(batch_style, request.width, request.height, steps),
             negative_prompt=style.negative_prompt
             if request.negative_prompt is None
             else request.negative_prompt,
@@ -379,6 +388,11 @@ class Engine(StickerEngine):
         switched = key.style != self._active_style
         if switched:
             self._active_style = None  # unknown state if activation fails half-way
+            if key.style in self._subject_styles:
+                add = getattr(self._pipeline, "add_subject_style", None)
+                if add is None:
+                    raise StyleError("This sticker engine cannot draw taught subjects.")
+                add(key.style, *self._subject_styles[key.style])
             switch_ms = float(self._pipeline.activate_style(key.style))
             self._active_style = key.style
         started = time.perf_counter()

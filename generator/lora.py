@@ -301,6 +301,11 @@ class LoraFuser:
             if getattr(pipe, component, None) is not None
         }
 
+    @property
+    def modules(self) -> dict[str, dict[str, nn.Module]]:
+        """Every module of the pipeline's components, by component and name."""
+        return self._modules
+
     def _module(self, key: tuple[str, str]) -> nn.Module:
         return self._modules[key[0]][key[1]]
 

@@ -31,10 +31,13 @@ from generator.model import DeviceChoice, apply_speedups, load_pipeline
 from generator.options import ModelConfig
 from generator.postprocess.pipeline import SUBJECT_PRIOR
 from generator.styles import StyleRegistry, StyleSpec
+from generator.subject_lora import subject_style_weights
+from generator.subject_styles import base_style_name
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOT_STYLES = 2
+DEFAULT_SUBJECT_STYLES = 4  # "style+subject" weights kept ready (least recently used go)
 DEFAULT_PROMPT_CACHE = 256
 
 
@@ -101,6 +104,8 @@ class StickerPipeline:
         self._downloader = downloader
         self._fuser = LoraFuser(pipe, hot_styles=hot_styles)
         self._active: str | None = None
+        self._subjects: OrderedDict[str, StyleWeights] = OrderedDict()  # "style+subject", LRU
+        self.max_subject_styles = DEFAULT_SUBJECT_STYLES
         self.prompt_cache = PromptEmbeddingCache(prompt_cache)
         self.attention: AttentionRecorder | None = None
         self.last_prior_ms = 0.0  # time the subject prior took inside the last `run`
@@ -204,14 +209,34 @@ class StickerPipeline:
         return [name for name in self.styles.names() if name not in self.unavailable]
 
     # ----------------------------------------------------------------------- work
+    def add_subject_style(self, name: str, style: str, lora_path: str) -> None:
+        """Make the dynamic style `name` (= `style` with a taught subject's LoRA) ready to activate.
+
+        At most `max_subject_styles` are kept (least recently used go first, with their hot copies)."""
+        if name in self._subjects:
+            self._subjects.move_to_end(name)
+            return
+        spec = self.styles.get(style)
+        if style in self.unavailable:
+            raise self.unavailable[style]
+        weights = subject_style_weights(name, self._weights.get(spec.name), lora_path, self._fuser.modules)
+        self._subjects[name] = self._fuser.prepare(weights)
+        while len(self._subjects) > self.max_subject_styles:
+            old, _ = self._subjects.popitem(last=False)
+            self._fuser.forget(old)
+
     def activate_style(self, name: str) -> float:
         """Make `name`'s fused weights current; returns milliseconds spent (0 when already active)."""
-        spec = self.styles.get(name)  # UnknownStyle for names not in the registry
-        if name in self.unavailable:
-            raise self.unavailable[name]
+        if name in self._subjects:
+            weights: StyleWeights | None = self._subjects[name]
+            self._subjects.move_to_end(name)
+        else:
+            spec = self.styles.get(name)  # UnknownStyle for names not in the registry
+            if name in self.unavailable:
+                raise self.unavailable[name]
+            weights = self._weights.get(spec.name)
         if name == self._active:
             return 0.0
-        weights = self._weights.get(spec.name)
         try:
             elapsed = self._fuser.activate(weights)
             if self.choice.int8:  # re-quantize the layers the switch rewrote (generator.int8)
@@ -275,7 +300,7 @@ class StickerPipeline:
         """Mark the active style's subject and trigger tokens for the attention recorder."""
         if self.attention is None or self._active is None:
             return False
-        spec = self.styles.get(self._active)
+        spec = self.styles.get(base_style_name(self._active))  # a taught subject draws in its style
         phrases = [subject_phrases(prompt, spec.template, spec.trigger) for prompt in prompts]
         if not any(phrases):
             return False

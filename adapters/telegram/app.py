@@ -35,6 +35,7 @@ from adapters.telegram.packs import Packs
 from adapters.telegram.reactions import Reactions
 from adapters.telegram.start_links import StartLinks
 from adapters.telegram.store import TelegramStore
+from adapters.telegram.teach import TelegramTeach
 from adapters.telegram.uploads import StickerUploads
 from adapters.telegram.webhook import WebhookServer, start_webhook
 from bot.config import AppConfig, ConfigError, TelegramConfig, required_secret
@@ -163,6 +164,10 @@ class TelegramAdapter:
         app.add_handler(CommandHandler("style", guarded(commands.style)))
         app.add_handler(CommandHandler("help", guarded(commands.help)))
         app.add_handler(CommandHandler("start", guarded(commands.start)))
+        teach = TelegramTeach(self.ctx, settle_s=o.teach_settle_s)  # adapters.telegram.teach
+        app.add_handler(CommandHandler("teach", guarded(teach.teach)))
+        app.add_handler(CommandHandler("forget", guarded(teach.forget)))
+        app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, guarded(teach.photo)))
         app.add_handler(
             MessageHandler(
                 filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, guarded(commands.private_text)

@@ -31,6 +31,7 @@ class AdapterOptions:
     write_timeout_s: float = 20.0
     stop_grace_s: float = 10.0
     pack_prefix: str = "stickers"
+    teach_settle_s: float = 2.0  # after /teach: photos are sent on once none arrived for this long
 
 
 @dataclass

@@ -42,6 +42,7 @@ from adapters.web.protocol import (
     server_frame,
 )
 from adapters.web.rooms import Client, Rooms
+from adapters.web.teach import WebTeach
 from bot.config import WebConfig
 from bot.emoji import EMOJI_EXPRESSIONS, display_emoji
 from bot.state.bus import LocalRoomBus
@@ -125,6 +126,7 @@ class ChatRoom:
         self.handlers = FrameHandlers(
             service, history, self.rooms, self.poster, self.jobs, max_chars=self.max_chars
         )
+        self.teach = self.handlers.teach = WebTeach(self)
         # Room for the longest allowed text in the worst JSON escaping, plus the envelope.
         self.max_frame_bytes = max(4096, self.max_chars * 6 + 1024)
         self._emoji: list[str] | None = None

@@ -7,7 +7,7 @@ sender; only frames that break the protocol raise `ProtocolError`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.web.history import ChatMessage, History
 from adapters.web.jobs import PLATFORM, StickerJobs
@@ -33,9 +33,14 @@ from bot import messages
 from bot.motion import split_motion
 from bot.types import RequestKind, Scope, ServiceError, StickerServiceAPI
 
+if TYPE_CHECKING:
+    from adapters.web.teach import WebTeach
+
 HELP_TEXT = (
     f"/sticker <what> — make a sticker, e.g. /sticker eating otter. {messages.options_hint()} · "
     "/style [NAME] — show or set the room's style · "
+    "/teach NAME — teach me your own subject from photos (then “my NAME” in prompts) · "
+    "/forget NAME or /forget all · "
     f"click a sticker for {messages.BUTTON_REROLL}, {messages.BUTTON_MORE} and download · "
     "hover a message and press ☺ to react with a sticker."
 )
@@ -62,6 +67,7 @@ class FrameHandlers:
         self.poster = poster
         self.jobs = jobs
         self.max_chars = max_chars
+        self.teach: WebTeach | None = None  # /teach and /forget (set by the chat room)
 
     async def dispatch(self, client: Client, frame: ClientFrame) -> None:
         match frame:
@@ -106,6 +112,8 @@ class FrameHandlers:
                     await self.on_set_style(client, rest.strip())
                 else:
                     await self.show_styles(client)
+            case "/teach" | "/forget" if self.teach is not None:
+                await self.teach.command(client, command.lower(), rest)
             case "/help":
                 client.send("notice", level="info", text=HELP_TEXT)
             case _:

@@ -119,6 +119,7 @@ def build_app(chat: ChatRoom) -> web.Application:
     app.router.add_get("/static/{name}", static_file)
     app.router.add_get("/stickers/{name}", sticker)
     app.router.add_get("/ws", chat.websocket)
+    app.router.add_post("/teach", chat.teach.upload)  # photos of a subject to teach (adapters.web.teach)
     return app
 
 

@@ -34,6 +34,7 @@ from generator.api import (
     Overloaded,
     PositionCallback,
     StickerEngine,
+    StyleError,
     StyleSummary,
 )
 from generator.options import EngineConfig, ModelConfig
@@ -141,6 +142,8 @@ class RayEngine(StickerEngine):
         if handle is None or not self._connected.is_set():
             raise self._unavailable()
         validate_request(request, self._styles)  # bad input is answered here, without a round trip
+        if request.subject_lora is not None:  # replicas cannot read the bot's local LoRA files (yet)
+            raise StyleError("Taught subjects can't be drawn on the sticker cluster yet.")
         from ray.exceptions import ActorUnavailableError, RayActorError, RayError
         from ray.serve.exceptions import BackPressureError, RequestCancelledError
 

@@ -38,6 +38,7 @@ def test_example_config_is_the_defaults() -> None:
     defaults.engine.styles_dir = str(base / "styles")
     defaults.storage.cache_dir = str(base / "data" / "cache")
     defaults.storage.url = f"sqlite:///{base}/data/stickerbot.db"
+    defaults.teach.data_dir = str(base / "data" / "teach")
     assert config == defaults
 
 

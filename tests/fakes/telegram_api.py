@@ -144,6 +144,7 @@ class FakeBotAPI:
     async def start(self) -> None:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -197,6 +198,19 @@ class FakeBotAPI:
             message["reply_to_message"] = self.messages[(chat_id, reply_to)]
         if chat_id > 0:
             self.started_users.add(user_id)
+        self.push_update({"message": message})
+        return message
+
+    def photo_update(
+        self, chat_id: int, user_id: int, data: bytes, *, media_group_id: str | None = None, size: int = 512
+    ) -> dict[str, Any]:
+        """A user's photo (as Telegram sends it: sizes of one file id, the bytes behind getFile)."""
+        file_id = f"photo{next(self._file_ids)}"
+        self.files[file_id] = data
+        photo = [{"file_id": file_id, "file_unique_id": f"u{file_id}", "width": size, "height": size,
+                  "file_size": len(data)}]  # fmt: skip
+        extra: dict[str, Any] = {"media_group_id": media_group_id} if media_group_id else {}
+        message = self._new_message(chat_id, _chat(chat_id, None), _user(user_id), photo=photo, **extra)
         self.push_update({"message": message})
         return message
 
@@ -575,6 +589,32 @@ class FakeBotAPI:
         if self.messages.pop((chat_id, params.get("message_id")), None) is None:
             raise ApiError(400, "Bad Request: message to delete not found")
         return True
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["path"].rsplit("/", 1)[-1].split(".", 1)[0]
+        if request.match_info["token"] != self.token or file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id])
+
+    def _m_getFile(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        file_id = params.get("file_id")
+        if file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        size = len(self.files[file_id])
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": size,
+                "file_path": f"photos/{file_id}.jpg"}  # fmt: skip
+
+    def _m_sendPhoto(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        chat_id = self._check_chat("sendPhoto", params)
+        data = files.get("photo") or b""
+        if not data:
+            raise self._violation("sendPhoto", "photo must be an uploaded file")
+        file_id = f"photo{next(self._file_ids)}"
+        self.files[file_id] = data
+        photo = [{"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 1, "height": 1}]
+        caption = params.get("caption")
+        extra = {"caption": caption} if isinstance(caption, str) else {}
+        return self._new_message(chat_id, _chat(chat_id, None), self._bot_user(), photo=photo, **extra)
 
     def _m_sendChatAction(self, params: dict[str, Any], files: dict[str, bytes]) -> bool:
         self._check_chat("sendChatAction", params)

@@ -521,6 +521,61 @@
     }
   });
 
+  // ------------------------------------------------------------------ teaching (POST /teach)
+  function showTeach(name) {
+    const form = $("teach-form");
+    form.hidden = false;
+    if (name) $("teach-name").value = name;
+    $("teach-photos").focus();
+  }
+
+  $("teach-button").addEventListener("click", () => {
+    const form = $("teach-form");
+    if (form.hidden) showTeach(null);
+    else form.hidden = true;
+  });
+
+  handlers.teach_open = (f) => showTeach(f.name);
+
+  handlers.teach = (f) => {
+    const bar = $("teach-progress");
+    bar.hidden = f.status === "done" || f.status === "failed";
+    bar.value = f.percent;
+    $("teach-status").textContent = f.message;
+    if (f.status === "done" || f.status === "failed") notice(f.message, f.status === "failed" ? "error" : "info");
+    if (f.preview) {
+      const img = $("teach-preview");
+      img.src = f.preview;
+      img.hidden = false;
+      $("teach-form").hidden = false;
+    }
+  };
+
+  $("teach-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!state.room || !state.me) return;
+    const data = new FormData();
+    data.append("room", state.room.name);
+    data.append("name", $("teach-name").value.trim());
+    const token = load("stickerbot.token");
+    if (token) data.append("token", token);
+    for (const file of $("teach-photos").files) data.append("photo", file, file.name);
+    $("teach-status").textContent = "Uploading…";
+    $("teach-preview").hidden = true;
+    try {
+      const response = await fetch("/teach", {
+        method: "POST",
+        body: data,
+        headers: { "X-Stickerbot-Session": load("stickerbot.session") || "" },
+      });
+      const answer = await response.json();
+      $("teach-status").textContent = answer.ok ? answer.message : answer.error;
+      if (!answer.ok) notice(answer.error, "error");
+    } catch (_) {
+      $("teach-status").textContent = "The upload failed. Is the bot running?";
+    }
+  });
+
   // ------------------------------------------------------------------ start
   // A shared link may carry the room's access token (?token=…): remember it, then drop it from
   // the address bar so it is not left in the history or on screen.
