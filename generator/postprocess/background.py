@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from generator.postprocess.errors import NoBackground, NoSubject
-from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
+from generator.postprocess.morphology import block_corners, border_mask, box_sum, dilate, erode, reconstruct
 from generator.postprocess.options import RGB, StickerOptions
 from generator.postprocess.surface import (
     is_light_neutral,
@@ -517,19 +517,8 @@ def _lean(pixels: np.ndarray, unit: np.ndarray) -> np.ndarray:
 def _box_mean_where(values: np.ndarray, weight: np.ndarray, radius: int) -> np.ndarray:
     """Mean of `values` over the `weight` pixels in each (2r+1)^2 window; 0 where there are none."""
 
-    def box(a: np.ndarray) -> np.ndarray:
-        out = a.copy()
-        for step in range(1, radius + 1):
-            out[step:] += a[:-step]
-            out[:-step] += a[step:]
-        rows = out.copy()
-        for step in range(1, radius + 1):
-            out[:, step:] += rows[:, :-step]
-            out[:, :-step] += rows[:, step:]
-        return out
-
-    total = box(np.where(weight, values, 0.0).astype(np.float32))
-    count = box(weight.astype(np.float32))
+    total = box_sum(np.where(weight, values, 0.0).astype(np.float32), radius)
+    count = box_sum(weight.astype(np.float32), radius)
     return np.where(count > 0, total / np.maximum(count, 1.0), 0.0).astype(np.float32)
 
 

@@ -149,3 +149,16 @@ def _min_plus(cost: np.ndarray, limit: int, axis: int, big: int) -> np.ndarray:
             np.minimum(out[:, :-step], cost[:, step:] + add, out=out[:, :-step])
     np.minimum(out, big, out=out)
     return out
+
+
+def box_sum(a: np.ndarray, radius: int) -> np.ndarray:
+    """Sum of `a` over each (2r+1)^2 window along its first two axes (windows clipped at the edges)."""
+    out = a.copy()
+    for step in range(1, radius + 1):
+        out[step:] += a[:-step]
+        out[:-step] += a[step:]
+    rows = out.copy()
+    for step in range(1, radius + 1):
+        out[:, step:] += rows[:, :-step]
+        out[:, :-step] += rows[:, step:]
+    return out

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from generator.postprocess.morphology import block_corners, border_mask, dilate, erode, reconstruct
+from generator.postprocess.morphology import block_corners, border_mask, box_sum, dilate, erode, reconstruct
 
 SURFACE_CELL = 16  # px of the reduced image per grid cell of the background surface
 SURFACE_FITS = 1
@@ -162,20 +162,9 @@ def _neighbours(mask: np.ndarray) -> np.ndarray:
 def _box_mean_where(values: np.ndarray, weight: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of HxWxC `values` over the `weight` pixels of each (2r+1)^2 window, and the count."""
 
-    def box(a: np.ndarray) -> np.ndarray:
-        out = a.copy()
-        for step in range(1, radius + 1):
-            out[step:] += a[:-step]
-            out[:-step] += a[step:]
-        rows = out.copy()
-        for step in range(1, radius + 1):
-            out[:, step:] += rows[:, :-step]
-            out[:, :-step] += rows[:, step:]
-        return out
-
     weights = weight.astype(np.float32)
-    total = box(values.astype(np.float32) * weights[..., None])
-    count = box(weights)
+    total = box_sum(values.astype(np.float32) * weights[..., None], radius)
+    count = box_sum(weights, radius)
     return total / np.maximum(count, 1.0)[..., None], count
 
 
