@@ -11,12 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 
-from bot.cache import StickerCache, result_key, sha256_hex
+from bot import messages
+from bot.cache import StickerCache, is_sha256, result_key, sha256_hex
+from bot.logs import Throttled
+from bot.planning import Plan, fail
+from bot.results import Results
 from bot.storage import DatabaseError
-from bot.types import StickerFile, StickerFormat
+from bot.types import ErrorKind, StickerFile, StickerFormat, StickerReply, StickerRequest
 
 log = logging.getLogger(__name__)
+cache_failures = Throttled(log)
 
 ANIMATED_FORMATS = frozenset(
     {StickerFormat.WEBM, StickerFormat.GIF, StickerFormat.WEBP_ANIMATED, StickerFormat.DISCORD_APNG}
@@ -102,17 +108,43 @@ class Animator:
                 files.append(StickerFile(data, fmt, side, side, first_seed + i, anim_sha))
         return tuple(files)
 
+    async def animate_parent(self, request: StickerRequest, plan: Plan, results: Results) -> StickerReply:
+        """🎬 Animate: the parent's sticker with `request.seed` (default its first) as an animation,
+        from its exact stored bytes (nothing is drawn again)."""
+        parent = plan.parent
+        assert parent is not None and plan.animate is not None
+        index = 0 if request.seed is None else request.seed - parent.seed
+        if not 0 <= index < len(parent.sticker_hashes):
+            raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
+        sha = parent.sticker_hashes[index]
+        webp = await self.cache.store.get(sha) if is_sha256(sha) else None
+        if webp is None:
+            raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
+        one = replace(plan, seed=parent.seed + index, count=1)
+        formats = animated_formats(request.platform, request.formats)
+        files = await self.files([webp], (sha,), one.seed, plan.animate, formats)
+        return StickerReply(
+            request=request,
+            stickers=files,
+            record_id=await results.record(request, one, (sha,)),
+            style=parent.style,
+            seed=one.seed,
+            prompt=parent.prompt,
+            emoji=parent.emoji,
+            motion=plan.animate,
+        )
+
     async def _lookup(self, key: str) -> tuple[str, bytes] | None:
         try:
             found = await self.cache.lookup(key)
-        except (OSError, DatabaseError):
-            log.warning("animation cache lookup failed", exc_info=True)
+        except (OSError, DatabaseError) as exc:
+            cache_failures.warning("animation cache lookup failed", exc)
             return None
         return found[0] if found else None
 
     async def _remember(self, key: str, data: bytes) -> str:
         try:
             return (await self.cache.remember(key, [data]))[0]
-        except (OSError, DatabaseError):
-            log.warning("could not store the animation in the cache", exc_info=True)
+        except (OSError, DatabaseError) as exc:
+            cache_failures.warning("could not store the animation in the cache", exc)
             return sha256_hex(data)

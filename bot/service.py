@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bot import emoji as emoji_table
 from bot import messages
 from bot.animation import Animator, animated_formats
 from bot.cache import ResultIndex, StickerCache, StickerStore, is_sha256
+from bot.charging import RequestCharges
 from bot.config import AppConfig
-from bot.generation import Generations, PositionReporter, server_key
+from bot.generation import Generations, PositionReporter
 from bot.inflight import InFlight
 from bot.logs import request_context
 from bot.metrics import Metrics
@@ -59,8 +58,6 @@ __all__ = ["StickerService", "fail", "user_error_for", "with_storage_under"]
 
 log = logging.getLogger(__name__)
 
-_CHARGED_MAX = 4096  # request ids already charged by the rate limiter (parts of one request)
-
 
 class StickerService(StickerServiceAPI):
     """Implements `bot.types.StickerServiceAPI`. Build with `await StickerService.create(config, engine)`."""
@@ -95,6 +92,7 @@ class StickerService(StickerServiceAPI):
         )
         self.state = state or local_state(config)  # shared by processes when `state.url` is set
         self.rate_limits = self.state.limits
+        self.charges = RequestCharges(self.rate_limits)
         self.admission = self.state.admission
         self.generations = Generations(engine, self.admission, self.metrics)
         self.metrics.track_queue(
@@ -103,7 +101,6 @@ class StickerService(StickerServiceAPI):
         self.metrics.track_engine(engine)
         self.requests = InFlight("request")
         self.teaching: TeachService | None = None  # set by the app when `teach.enabled`
-        self._charged: OrderedDict[str, None] = OrderedDict()
         self._owns_database = owns_database
         self._owns_engine = owns_engine
         self._closed = False
@@ -298,14 +295,14 @@ class StickerService(StickerServiceAPI):
 
     async def _handle(self, request: StickerRequest, report: PositionReporter) -> StickerReply:
         plan = await self._plan(request)
-        await self._rate_limit(request)
+        await self.charges.charge(request)
         if needs_screening(request):
             verdict = await self.safety.check(plan.text)
             if not verdict.allowed:
                 log.info("refused by the prompt filter: %s", verdict.reason)
                 raise fail(ErrorKind.UNSAFE, verdict.message)
         if request.kind == RequestKind.ANIMATE:  # that exact earlier sticker: nothing new is drawn
-            return await self._animate_parent(request, plan)
+            return await self.animator.animate_parent(request, plan, self.results)
         key = self.results.key_for(plan)
         cached = await self.results.lookup(key)
         if cached is not None:
@@ -329,31 +326,6 @@ class StickerService(StickerServiceAPI):
             prompt=plan.built.prompt,
             emoji=plan.emoji,
             cached=cached is not None,
-            motion=plan.animate,
-        )
-
-    async def _animate_parent(self, request: StickerRequest, plan: Plan) -> StickerReply:
-        """🎬 Animate: the parent's sticker with `request.seed` (default its first) as an animation."""
-        parent = plan.parent
-        assert parent is not None and plan.animate is not None
-        index = 0 if request.seed is None else request.seed - parent.seed
-        if not 0 <= index < len(parent.sticker_hashes):
-            raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
-        sha = parent.sticker_hashes[index]
-        webp = await self.sticker_file(sha)
-        if webp is None:
-            raise fail(ErrorKind.NOT_FOUND, messages.STICKER_GONE)
-        one = replace(plan, seed=parent.seed + index, count=1)
-        formats = animated_formats(request.platform, request.formats)
-        files = await self.animator.files([webp], (sha,), one.seed, plan.animate, formats)
-        return StickerReply(
-            request=request,
-            stickers=files,
-            record_id=await self.results.record(request, one, (sha,)),
-            style=parent.style,
-            seed=one.seed,
-            prompt=parent.prompt,
-            emoji=parent.emoji,
             motion=plan.animate,
         )
 
@@ -386,22 +358,6 @@ class StickerService(StickerServiceAPI):
             return await self.teaching.resolve(request, parent)
         except TeachError as exc:
             raise fail(ErrorKind.NOT_FOUND, exc.message) from None
-
-    async def _rate_limit(self, request: StickerRequest) -> None:
-        """Charge the user and the server once per request id (parts of one request share it)."""
-        if request.request_id in self._charged:
-            return
-        server = server_key(request)
-        # Where clients choose their "server" (web rooms), users are counted within their limits key.
-        user = (
-            f"{server}:{request.user_id}" if request.limits_key else f"{request.platform}:{request.user_id}"
-        )
-        wait = await self.rate_limits.check(user, server)
-        if wait > 0:
-            raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
-        self._charged[request.request_id] = None
-        while len(self._charged) > _CHARGED_MAX:
-            self._charged.popitem(last=False)
 
 
 def with_storage_under(config: AppConfig, directory: Any) -> AppConfig:

@@ -1,0 +1,43 @@
+"""Rate limits charged once per request: the parts of one request (Telegram's first inline candidate,
+then the other three) share its id and are charged as one."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Protocol
+
+from bot.generation import server_key
+from bot.planning import fail
+from bot.types import ErrorKind, StickerRequest
+
+CHARGED_MAX = 4096  # request ids remembered as already charged
+
+
+class RateLimits(Protocol):
+    async def check(self, user_key: str, server_key: str) -> float:
+        """0 when both may go now (and both are charged), else the seconds to wait (nothing charged)."""
+        ...
+
+
+class RequestCharges:
+    """Charges the user and the server for a request, once per request id."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self._charged: OrderedDict[str, None] = OrderedDict()
+
+    async def charge(self, request: StickerRequest) -> None:
+        """Raises RATE_LIMITED ("Slow down …") when the user or the server is over its limit."""
+        if request.request_id in self._charged:
+            return
+        server = server_key(request)
+        # Where clients choose their "server" (web rooms), users are counted within their limits key.
+        user = (
+            f"{server}:{request.user_id}" if request.limits_key else f"{request.platform}:{request.user_id}"
+        )
+        wait = await self.limits.check(user, server)
+        if wait > 0:
+            raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
+        self._charged[request.request_id] = None
+        while len(self._charged) > CHARGED_MAX:
+            self._charged.popitem(last=False)
