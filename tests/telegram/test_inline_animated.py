@@ -1,0 +1,46 @@
+"""Inline mode with the animated candidate: four static stickers plus the first one animated (a WEBM
+video sticker, validated by the fake Bot API as Telegram does), one rate-limit charge for all of it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from bot.config import AppConfig, LimitsConfig
+from tests.fakes.fake_engine import FakeEngine
+from tests.fakes.service_factory import make_service
+from tests.fakes.telegram_api import EBML_MAGIC, FakeBotAPI
+from tests.telegram.conftest import FAST, Harness, telegram_config
+from tests.telegram.test_inline import USER, answers_for
+
+
+async def test_four_static_candidates_then_the_first_animated(harness: Harness) -> None:
+    api = harness.api
+    harness.options = replace(FAST, inline_animated=True)
+    await harness.start()
+    query_id = api.inline_update(USER, "waving otter")
+    await api.wait_for(lambda a: answers_for(a, query_id), within_s=10, what="answer")
+    [answer] = answers_for(api, query_id)
+    results = answer.params["results"]
+    assert len(results) == 5 and {r["type"] for r in results} == {"sticker"}
+    assert "button" not in answer.params
+    assert len(api.calls_of("sendSticker", ok=True)) == 5  # each uploaded to the storage chat once
+    videos = [api.files[r["sticker_file_id"]][:4] == EBML_MAGIC for r in results]
+    assert videos == [False, False, False, False, True]  # the WEBM video sticker is offered last
+    assert [r.count for r in harness.engine.ran] == [1, 3]  # the animation draws nothing anew
+    assert api.violations == []
+
+
+async def test_the_animated_candidate_is_part_of_the_same_charge(api: FakeBotAPI, tmp_path: Path) -> None:
+    limits = LimitsConfig(user_per_minute=1, server_per_minute=100, user_burst=1, server_burst=100)
+    engine = FakeEngine()
+    service = await make_service(tmp_path, engine, AppConfig(limits=limits))
+    harness = Harness(api, service, engine, telegram_config(api), replace(FAST, inline_animated=True))
+    await harness.start()
+    try:
+        query_id = api.inline_update(USER, "sleepy otter")
+        await api.wait_for(lambda a: answers_for(a, query_id), within_s=10, what="answer")
+        assert len(answers_for(api, query_id)[0].params["results"]) == 5
+    finally:
+        await harness.stop()
+        await service.close()
