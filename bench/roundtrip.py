@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.api import (
+    AnimationResult,
     EngineHealth,
     EngineStats,
     GenerationRequest,
@@ -62,6 +63,9 @@ class TimedEngine(StickerEngine):
 
     def stats(self) -> EngineStats:
         return self.inner.stats()
+
+    async def animate(self, request: GenerationRequest, formats: Sequence[str]) -> AnimationResult:
+        return await self.inner.animate(request, formats)
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None

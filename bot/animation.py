@@ -2,8 +2,9 @@
 
 An animation is made from the finished static sticker (its exact bytes), so a cached static result
 animates without drawing again, and an animated result is cached by (static sticker, motion,
-format). Encoding is CPU work in a worker thread. Video diffusion runs on the engine's GPU worker and
-is not offered in chat yet: a chat request for `diffusion` gets the expression's preset instead.
+format). Encoding is CPU work in a worker thread. Video diffusion (`anim:diffusion`) runs on the engine's
+worker (`StickerEngine.animate`) for the first candidate; it is cached the same way, keyed by that
+candidate's static sticker (same prompt, seed and style).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dataclasses import replace
 
 from bot import messages
 from bot.cache import StickerCache, is_sha256, result_key, sha256_hex
+from bot.generation import Generations
 from bot.logs import Throttled
+from bot.motion import DIFFUSION
 from bot.planning import Plan, fail
 from bot.results import Results
 from bot.storage import DatabaseError
@@ -40,6 +43,12 @@ FILE_SUFFIX: dict[StickerFormat, str] = {  # what an attachment's file name shou
     StickerFormat.GIF: "gif",
     StickerFormat.WEBP_ANIMATED: "webp",
     StickerFormat.DISCORD_APNG: "png",
+}
+ENGINE_FORMAT: dict[StickerFormat, str] = {  # `StickerEngine.animate`'s format names
+    StickerFormat.WEBM: "webm",
+    StickerFormat.GIF: "gif",
+    StickerFormat.WEBP_ANIMATED: "webp",
+    StickerFormat.DISCORD_APNG: "apng",
 }
 ANIMATION_VERSION = 1  # part of the cache key: bump when presets or encoders change their output
 
@@ -70,7 +79,7 @@ def _render(webp: bytes, motion: str, formats: tuple[StickerFormat, ...]) -> lis
         if fmt == StickerFormat.DISCORD_APNG:
             out.append(discord_server_sticker_animated(clip, "apng"))
         else:
-            out.append(encode_clip(clip, {"webm": "webm", "gif": "gif", "webp_animated": "webp"}[fmt.value]))
+            out.append(encode_clip(clip, ENGINE_FORMAT[fmt]))
     return out
 
 
@@ -106,6 +115,36 @@ class Animator:
                 anim_sha, data = item
                 side = 320 if fmt == StickerFormat.DISCORD_APNG else 512
                 files.append(StickerFile(data, fmt, side, side, first_seed + i, anim_sha))
+        return tuple(files)
+
+    async def diffusion_files(
+        self,
+        request: StickerRequest,
+        plan: Plan,
+        hashes: tuple[str, ...],
+        formats: frozenset[StickerFormat],
+        generations: Generations,
+    ) -> tuple[StickerFile, ...]:
+        """AnimateDiff on the style's UNet for the first candidate (one clip); cached like presets."""
+        ordered = tuple(sorted(formats, key=lambda f: f.value))
+        keys = [
+            result_key(
+                kind="animation", v=ANIMATION_VERSION, sticker=hashes[0], motion=DIFFUSION, format=f.value
+            )
+            for f in ordered
+        ]
+        found = [await self._lookup(key) for key in keys]
+        if any(f is None for f in found):
+            clips = await generations.animate(request, plan, tuple(ENGINE_FORMAT[f] for f in ordered))
+            found = [
+                (await self._remember(key, clips[ENGINE_FORMAT[f]]), clips[ENGINE_FORMAT[f]])
+                for key, f in zip(keys, ordered, strict=True)
+            ]
+        files = []
+        for fmt, item in zip(ordered, found, strict=True):
+            assert item is not None
+            side = 320 if fmt == StickerFormat.DISCORD_APNG else 512
+            files.append(StickerFile(item[1], fmt, side, side, plan.seed, item[0]))
         return tuple(files)
 
     async def animate_parent(self, request: StickerRequest, plan: Plan, results: Results) -> StickerReply:

@@ -14,8 +14,9 @@ CHARGED_MAX = 4096  # request ids remembered as already charged
 
 
 class RateLimits(Protocol):
-    async def check(self, user_key: str, server_key: str) -> float:
-        """0 when both may go now (and both are charged), else the seconds to wait (nothing charged)."""
+    async def check(self, user_key: str, server_key: str, tokens: float = 1.0) -> float:
+        """0 when both may go now (and both are charged `tokens`), else the seconds to wait (nothing
+        charged)."""
         ...
 
 
@@ -26,8 +27,9 @@ class RequestCharges:
         self.limits = limits
         self._charged: OrderedDict[str, None] = OrderedDict()
 
-    async def charge(self, request: StickerRequest) -> None:
-        """Raises RATE_LIMITED ("Slow down …") when the user or the server is over its limit."""
+    async def charge(self, request: StickerRequest, weight: float = 1.0) -> None:
+        """Raises RATE_LIMITED ("Slow down …") when the user or the server is over its limit. `weight`
+        is the request's cost in tokens (`limits.diffusion_animation_weight` for video diffusion)."""
         if request.request_id in self._charged:
             return
         server = server_key(request)
@@ -35,7 +37,7 @@ class RequestCharges:
         user = (
             f"{server}:{request.user_id}" if request.limits_key else f"{request.platform}:{request.user_id}"
         )
-        wait = await self.limits.check(user, server)
+        wait = await self.limits.check(user, server, weight)
         if wait > 0:
             raise fail(ErrorKind.RATE_LIMITED, f"Slow down a little — try again in {max(1, round(wait))}s.")
         self._charged[request.request_id] = None

@@ -80,6 +80,9 @@ class LimitsConfig(Section):
     request_deadline_s: float = Field(
         120.0, gt=0, description='one request end to end (waiting included); then "took too long"'
     )
+    diffusion_animation_weight: float = Field(
+        4.0, ge=1, description="requests a video-diffusion animation counts as (a preset animation is one)"
+    )
 
 
 class SafetyConfig(Section):

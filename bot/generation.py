@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
 from bot import messages
 from bot.inflight import InFlight
@@ -84,6 +85,22 @@ class Generations:
         if not result.stickers:
             raise fail(ErrorKind.FAILED, messages.FAILED)
         return [s.webp for s in result.stickers]
+
+    async def animate(
+        self, request: StickerRequest, plan: Plan, formats: tuple[str, ...]
+    ) -> dict[str, bytes]:
+        """A video-diffusion clip of the plan's first candidate, one file per engine format name, through
+        the same fair line as stickers; engine errors (no motion adapter: one line) pass up."""
+        job = replace(generation_request(plan, request_id=request.request_id), count=1)
+        try:
+            async with self.admission.slot(server_key(request)):
+                result = await self.engine.animate(job, formats)
+        except QueueFull:
+            raise fail(ErrorKind.OVERLOADED, messages.BUSY) from None
+        except AdmissionClosed:
+            raise fail(ErrorKind.SHUTTING_DOWN, messages.SHUTTING_DOWN) from None
+        self.metrics.generation_jobs.labels(plan.style.name).inc()
+        return dict(result.files)
 
     async def _call_engine(self, job: GenerationRequest, report: PositionReporter) -> GenerationResult:
         """The engine call as a task that `abort()` can cancel; that cancellation becomes a reply."""

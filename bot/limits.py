@@ -1,7 +1,8 @@
 """Rate limits and fair admission to the engine.
 
-`RateLimiter` keeps a token bucket per user and per server: a request takes one token from
-both, or from neither. `FairAdmission` lets at most `max_in_flight` requests reach the engine;
+`RateLimiter` keeps a token bucket per user and per server: a request takes its weight in tokens
+(one, more for a diffusion animation) from both, or from neither. `FairAdmission` lets at most
+`max_in_flight` requests reach the engine;
 the rest wait in one line per server and are admitted round-robin across servers, so a burst
 from one server cannot starve the others. Every waiter learns its place in that interleaved
 line whenever it changes.
@@ -43,15 +44,16 @@ class TokenBuckets:
             b.updated = now
         return b
 
-    def wait_time(self, key: str) -> float:
-        """Seconds until one token is available (0 when one is available now)."""
+    def wait_time(self, key: str, tokens: float = 1.0) -> float:
+        """Seconds until `tokens` are available (0 when they are now; never more than a full bucket)."""
+        need = min(tokens, self.capacity)
         b = self._refill(key, self._clock())
-        if b.tokens >= 1.0:
+        if b.tokens >= need:
             return 0.0
-        return (1.0 - b.tokens) / self.rate if self.rate > 0 else float("inf")
+        return (need - b.tokens) / self.rate if self.rate > 0 else float("inf")
 
-    def take(self, key: str) -> None:
-        self._refill(key, self._clock()).tokens -= 1.0
+    def take(self, key: str, tokens: float = 1.0) -> None:
+        self._refill(key, self._clock()).tokens -= min(tokens, self.capacity)
         if len(self._buckets) > 10_000:
             self._prune()
 
@@ -79,12 +81,13 @@ class RateLimiter:
         self.users = TokenBuckets(user_per_minute, user_burst, clock)
         self.servers = TokenBuckets(server_per_minute, server_burst, clock)
 
-    def check(self, user_key: str, server_key: str) -> float:
-        wait = max(self.users.wait_time(user_key), self.servers.wait_time(server_key))
+    def check(self, user_key: str, server_key: str, tokens: float = 1.0) -> float:
+        """`tokens` is the request's weight (a diffusion animation costs more than a sticker)."""
+        wait = max(self.users.wait_time(user_key, tokens), self.servers.wait_time(server_key, tokens))
         if wait > 0:
             return wait
-        self.users.take(user_key)
-        self.servers.take(server_key)
+        self.users.take(user_key, tokens)
+        self.servers.take(server_key, tokens)
         return 0.0
 
 

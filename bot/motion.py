@@ -138,9 +138,10 @@ def resolve(requested: str, expression: str, emoji: str = "") -> str:
 
 
 def chat_motion(motion: str, expression: str) -> str:
-    """The preset a chat request gets (diffusion is command-line only for now)."""
+    """The preset for animating an exact finished sticker (🎬): diffusion draws anew, so the expression's
+    preset stands in for it."""
     if motion == DIFFUSION:
-        log.info("diffusion animation asked in chat: using the expression's preset")
+        log.info("diffusion asked for an existing sticker: using the expression's preset")
         return motion_for_expression(expression)
     return motion
 

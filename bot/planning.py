@@ -223,7 +223,9 @@ def _motion(
     if not wanted:
         return None
     try:
-        return chat_motion(resolve_motion(wanted, expression, emoji), expression)
+        motion = resolve_motion(wanted, expression, emoji)
+        # 🎬 animates that exact sticker, which only a preset can; a new request may ask for diffusion.
+        return chat_motion(motion, expression) if request.kind == RequestKind.ANIMATE else motion
     except UnknownMotionName as exc:
         raise fail(ErrorKind.INVALID, str(exc)) from None
 

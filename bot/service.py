@@ -24,6 +24,7 @@ from bot.generation import Generations, PositionReporter
 from bot.inflight import InFlight
 from bot.logs import request_context
 from bot.metrics import Metrics
+from bot.motion import DIFFUSION
 from bot.planning import Plan, ScopeSettings, fail, needs_parent, needs_screening, plan_request
 from bot.preferences import Preferences
 from bot.records import RecordStore
@@ -295,7 +296,7 @@ class StickerService(StickerServiceAPI):
 
     async def _handle(self, request: StickerRequest, report: PositionReporter) -> StickerReply:
         plan = await self._plan(request)
-        await self.charges.charge(request)
+        await self.charges.charge(request, self._weight(plan))
         if needs_screening(request):
             verdict = await self.safety.check(plan.text)
             if not verdict.allowed:
@@ -312,7 +313,10 @@ class StickerService(StickerServiceAPI):
         else:
             webps = await self.generations.run(request, plan, report)
             hashes = await self.results.remember(key, webps)
-        if plan.animate:
+        if plan.animate == DIFFUSION:
+            formats = animated_formats(request.platform, request.formats)
+            files = await self.animator.diffusion_files(request, plan, hashes, formats, self.generations)
+        elif plan.animate:
             formats = animated_formats(request.platform, request.formats)
             files = await self.animator.files(webps, hashes, plan.seed, plan.animate, formats)
         else:
@@ -328,6 +332,10 @@ class StickerService(StickerServiceAPI):
             cached=cached is not None,
             motion=plan.animate,
         )
+
+    def _weight(self, plan: Plan) -> float:
+        """Tokens a request costs: one, or `limits.diffusion_animation_weight` for video diffusion."""
+        return self.config.limits.diffusion_animation_weight if plan.animate == DIFFUSION else 1.0
 
     async def _plan(self, request: StickerRequest) -> Plan:
         """Load what planning needs (the scope's settings, a reroll's parent), then plan."""

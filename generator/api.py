@@ -121,6 +121,15 @@ class GenerationResult:
 
 
 @dataclass(frozen=True, slots=True)
+class AnimationResult:
+    """A video-diffusion clip of the request's prompt and first seed, one encoded file per format
+    ("webm" Telegram video sticker, "gif", "webp" animated, "apng" Discord server sticker)."""
+
+    request: GenerationRequest
+    files: Mapping[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class StyleSummary:
     """What the bot needs to know about a style to build prompts and show menus."""
 
@@ -179,6 +188,11 @@ class StickerEngine(Protocol):
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None
     ) -> GenerationResult: ...
+
+    async def animate(self, request: GenerationRequest, formats: Sequence[str]) -> AnimationResult:
+        """AnimateDiff on the style's own UNet (same prompt and first seed as the static sticker);
+        `generator.animation.errors.AnimationUnavailable` (one line) where there is no motion adapter."""
+        ...
 
     def styles(self) -> Sequence[StyleSummary]: ...
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from generator.api import (
+    AnimationResult,
     EngineClosed,
     EngineHealth,
     EngineStats,
@@ -33,6 +34,7 @@ from generator.api import (
     GenerationResult,
     GenerationTimeout,
     GeneratorError,
+    InvalidRequest,
     Overloaded,
     PositionCallback,
     Sticker,
@@ -49,6 +51,7 @@ from generator.worker_thread import DaemonWorker
 if TYPE_CHECKING:
     from PIL import Image
 
+    from generator.animation.engine_clips import DiffusionClips
     from generator.styles import StyleRegistry
 
 log = logging.getLogger(__name__)
@@ -148,8 +151,10 @@ class Engine(StickerEngine):
         finisher: Finisher | None = None,
         postprocess_workers: int | None = None,
         warmup: bool = True,
+        clips: DiffusionClips | None = None,
     ) -> None:
         self.config = config or EngineConfig()
+        self._clips = clips  # video diffusion (`animate`); None: this engine has no motion adapter
         self.counters = EngineStats()
         self._factory = pipeline_factory
         self._styles = {style.name: style for style in styles}
@@ -357,7 +362,69 @@ class Engine(StickerEngine):
                 self._pending.remove(job)
                 self._report_positions()
 
+    async def animate(self, request: GenerationRequest, formats: Sequence[str]) -> AnimationResult:
+        """AnimateDiff on the worker thread (between batches, in the request's fused style), then the
+        cut-out and encoding on the post-processing pool."""
+        from generator.animation.errors import AnimationUnavailable
+
+        if self._closed or self._scheduler is None:
+            raise EngineClosed("The sticker engine is not running.")
+        style = validate_request(request, self._styles)
+        if request.subject_lora is not None:
+            raise InvalidRequest("Taught subjects cannot be animated with video diffusion yet; try a motion.")
+        if self._clips is None:
+            raise AnimationUnavailable("Diffusion animations are off here; motion presets still work.")
+        assert self._loop is not None
+        timeout_s = request.timeout_s if request.timeout_s is not None else self.config.timeout_s
+        if self._ready is not None and not self._ready.done():
+            await asyncio.shield(self._ready)
+        if self._load_error is not None:
+            raise _fresh(self._load_error)
+        if request.style in self._unavailable:
+            raise _fresh(self._unavailable[request.style])
+        steps = request.steps or style.steps or self.config.default_steps
+        try:
+            async with asyncio.timeout(timeout_s):
+                frames = await self._loop.run_in_executor(
+                    self._worker, self._animate_on_worker, request, style, steps
+                )
+                files = await self._loop.run_in_executor(
+                    self._post_pool, _encode_frames, frames, style, request, tuple(formats)
+                )
+        except TimeoutError:
+            raise GenerationTimeout(
+                "That animation took too long. Please try again.", detail=f"after {timeout_s:g} s"
+            ) from None
+        except GeneratorError:
+            raise
+        except Exception as exc:
+            log.exception("a diffusion animation in style %r failed", request.style)
+            raise GenerationFailed(
+                "Something went wrong while animating that sticker.", detail=repr(exc)
+            ) from exc
+        return AnimationResult(request=request, files=files)
+
     # ------------------------------------------------------------------ worker thread
+    def _animate_on_worker(self, request: GenerationRequest, style: StyleSummary, steps: int) -> list[Any]:
+        assert self._pipeline is not None and self._clips is not None
+        self._activate(request.style)
+        return self._clips.frames_on_worker(self._pipeline, request, style, steps)
+
+    def _activate(self, style: str) -> tuple[bool, float]:
+        """Fuse `style` into the pipeline unless it is already: (switched, switch ms)."""
+        assert self._pipeline is not None
+        if style == self._active_style:
+            return False, 0.0
+        self._active_style = None  # unknown state if activation fails half-way
+        if style in self._subject_styles:
+            add = getattr(self._pipeline, "add_subject_style", None)
+            if add is None:
+                raise StyleError("This sticker engine cannot draw taught subjects.")
+            add(style, *self._subject_styles[style])
+        switch_ms = float(self._pipeline.activate_style(style))
+        self._active_style = style
+        return True, switch_ms
+
     def _load(self) -> None:
         """Runs in the worker thread: build the pipeline (and warm it up) or store the typed error."""
         started = time.perf_counter()
@@ -384,17 +451,7 @@ class Engine(StickerEngine):
         self, key: BatchKey, prompts: list[str], negatives: list[str], seeds: list[int]
     ) -> _BatchOutput:
         assert self._pipeline is not None
-        switch_ms = 0.0
-        switched = key.style != self._active_style
-        if switched:
-            self._active_style = None  # unknown state if activation fails half-way
-            if key.style in self._subject_styles:
-                add = getattr(self._pipeline, "add_subject_style", None)
-                if add is None:
-                    raise StyleError("This sticker engine cannot draw taught subjects.")
-                add(key.style, *self._subject_styles[key.style])
-            switch_ms = float(self._pipeline.activate_style(key.style))
-            self._active_style = key.style
+        switched, switch_ms = self._activate(key.style)
         started = time.perf_counter()
         images = self._pipeline.run(prompts, negatives, seeds, key.steps, key.width, key.height)
         if len(images) != len(prompts):
@@ -588,6 +645,14 @@ def _sticker(data: bytes, seed: int) -> Sticker:
     return Sticker(webp=data, seed=seed, width=width, height=height)
 
 
+def _encode_frames(
+    frames: list[Any], style: StyleSummary, request: GenerationRequest, formats: tuple[str, ...]
+) -> dict[str, bytes]:
+    from generator.animation.engine_clips import encode_frames
+
+    return encode_frames(frames, style, request, formats)
+
+
 def build_engine(
     model_cfg: ModelConfig, engine_cfg: EngineConfig, *, registry: StyleRegistry | None = None
 ) -> Engine:
@@ -595,6 +660,7 @@ def build_engine(
 
     Nothing heavy happens here; `await engine.start()` begins loading the model in the worker thread.
     """
+    from generator.animation.engine_clips import DiffusionClips
     from generator.pipeline import StickerPipeline
     from generator.styles import StyleRegistry
 
@@ -606,4 +672,9 @@ def build_engine(
         engine_cfg,
         finisher=sticker_finisher(matting, engine_cfg.matting),
         warmup=model_cfg.warmup,
+        clips=DiffusionClips(
+            model_cfg.motion_adapter,
+            local_files_only=model_cfg.local_files_only,
+            frames=model_cfg.motion_frames,
+        ),
     )

@@ -6,7 +6,9 @@ the older, which is dropped if it is still in its debounce pause or waiting in t
 Answers always go out before `telegram.inline_deadline_s` with whatever is ready by then: the first
 candidate is asked for alone and the other three right after it (one part of the same request), so
 under load every query gets its first sticker before any query gets its fourth, and one sticker is
-offered rather than none. What misses the deadline is finished in the background and kept for the
+offered rather than none. Once the first candidate is made it is also animated with its expression's
+preset (a WEBM video sticker, a third part of the same request), offered after the static ones when it
+is uploaded in time. What misses the deadline is finished in the background and kept for the
 next identical query. A button continues in the private chat when nothing could be made in time.
 """
 
@@ -40,7 +42,7 @@ from adapters.telegram.inline_uploads import Candidate, CandidateUploads, made
 from adapters.telegram.parsing import inline_request
 from adapters.telegram.start_links import StartLinks
 from bot.state.access import state_for
-from bot.types import StickerReply, StickerRequest
+from bot.types import RequestKind, StickerFormat, StickerReply, StickerRequest
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class _Job:
     superseded: bool = False
     task: asyncio.Task[StickerReply] | None = None
     rest: asyncio.Task[StickerReply | None] | None = None
+    animated: asyncio.Task[StickerReply | None] | None = None  # the first candidate, animated
 
     def on_position(self, position: int) -> None:
         if position == 0:
@@ -73,7 +76,7 @@ class _Job:
 
     @property
     def parts(self) -> list[asyncio.Task[Any]]:
-        return [t for t in (self.task, self.rest) if t is not None]
+        return [t for t in (self.task, self.rest, self.animated) if t is not None]
 
     def cancel_unstarted(self) -> None:
         """Superseded: drop what has not reached the engine (started work runs on, warming the cache)."""
@@ -178,6 +181,11 @@ class InlineStickers:
             self._remember(key, candidates)
             await self._answer(query, candidates, cache_time=COMPLETE_CACHE_S)
             return
+        if not waiting - {job.animated} and uploads.static_complete:
+            # Only the animated candidate missed the deadline: it is kept for the next identical query.
+            self._finish_in_background(bot, job, key)
+            await self._answer(query, candidates)
+            return
         self._finish_in_background(bot, job, key)  # the rest is kept for the next identical query
         await self._answer(query, candidates, button=self._continue_button(text, texts.INLINE_CONTINUE))
 
@@ -191,6 +199,25 @@ class InlineStickers:
             return
         job.task = loop.create_task(handle(replace(request, count=1), on_position=job.on_position))
         job.rest = loop.create_task(self._rest(job, request))
+        if self.ctx.options.inline_animated:
+            job.animated = loop.create_task(self._animated(job, request))
+
+    async def _animated(self, job: _Job, request: StickerRequest) -> StickerReply | None:
+        """The first candidate brought to life (🎬 on it: its exact bytes, the expression's preset, a
+        WEBM video sticker); the same request id, so rate limits still count the query once."""
+        assert job.task is not None
+        first = await asyncio.shield(job.task)
+        if first.error is not None or first.record_id is None or first.seed is None:
+            return None
+        animate = replace(
+            request,
+            kind=RequestKind.ANIMATE,
+            parent_id=first.record_id,
+            seed=first.seed,
+            count=1,
+            formats=frozenset({StickerFormat.WEBM}),
+        )
+        return await self.ctx.service.handle(animate)
 
     async def _rest(self, job: _Job, request: StickerRequest) -> StickerReply | None:
         assert job.task is not None

@@ -14,7 +14,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from adapters.telegram.context import TelegramContext
-from bot.types import StickerFile, StickerReply
+from bot.types import StickerFile, StickerFormat, StickerReply
 
 log = logging.getLogger("adapters.telegram.inline")
 
@@ -34,27 +34,40 @@ class CandidateUploads:
         self.ctx = ctx
         self.bot = bot
         self._tasks: list[asyncio.Task[Candidate | None]] = []
+        self._video: list[bool] = []  # per task: a video sticker (an animated candidate)
 
     def add(self, reply: StickerReply) -> None:
         for index, sticker in enumerate(reply.stickers):
             place = len(self._tasks)
             self._tasks.append(self.ctx.tasks.spawn(self._upload(reply, index, place, sticker)))
+            self._video.append(sticker.format == StickerFormat.WEBM)
 
     async def wait(self, within_s: float) -> None:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=max(within_s, 0.0))
 
     def ready(self) -> tuple[Candidate, ...]:
-        return tuple(
-            t.result()
-            for t in self._tasks
+        """The uploaded candidates in the order they were made, animated ones after the static ones."""
+        done = [
+            (video, t.result())
+            for video, t in zip(self._video, self._tasks, strict=True)
             if t.done() and not t.cancelled() and t.exception() is None and t.result()
-        )
+        ]
+        return tuple(c for video, c in sorted(done, key=lambda item: item[0]) if c is not None)
 
     @property
     def complete(self) -> bool:
         """Every sticker added so far has its file id."""
         return len(self.ready()) == len(self._tasks)
+
+    @property
+    def static_complete(self) -> bool:
+        """Every static sticker added so far has its file id (animated ones may still be uploading)."""
+        return all(
+            t.done() and not t.cancelled() and t.exception() is None and t.result() is not None
+            for video, t in zip(self._video, self._tasks, strict=True)
+            if not video
+        )
 
     async def _upload(
         self, reply: StickerReply, index: int, place: int, sticker: StickerFile

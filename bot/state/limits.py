@@ -1,7 +1,7 @@
 """Per-user and per-server token buckets: in process, or in Redis (one Lua script, so the check and the
 take are one atomic step whichever process runs them, against Redis's clock).
 
-`RateLimits.check(user_key, server_key)` returns 0 when admitted (one token taken from both buckets),
+`RateLimits.check(user_key, server_key, tokens)` returns 0 when admitted (`tokens` taken from both buckets),
 else the seconds to wait. The Redis version falls back to the process's own buckets while Redis is
 unreachable (logged once), so stickers keep coming.
 """
@@ -16,7 +16,8 @@ from bot.state.redis_link import KEY_PREFIX, RedisLink, redis_errors
 
 FEATURE = "rate limits"
 
-# KEYS: user bucket, server bucket. ARGV: user rate/s, user capacity, server rate/s, server capacity.
+# KEYS: user bucket, server bucket. ARGV: user rate/s, user capacity, server rate/s, server capacity,
+# tokens (the request's weight; never more than a full bucket).
 # A bucket is a hash {tokens, ts}; a missing bucket is full. Returns the wait as a string ("0" = taken).
 TOKEN_BUCKETS_LUA = """
 local t = redis.call('TIME')
@@ -31,12 +32,14 @@ local ur, uc = tonumber(ARGV[1]), tonumber(ARGV[2])
 local sr, sc = tonumber(ARGV[3]), tonumber(ARGV[4])
 local u = level(KEYS[1], ur, uc)
 local s = level(KEYS[2], sr, sc)
+local n = tonumber(ARGV[5] or '1')
+local un, sn = math.min(n, uc), math.min(n, sc)
 local wait = 0
-if u < 1 then wait = math.max(wait, (1 - u) / ur) end
-if s < 1 then wait = math.max(wait, (1 - s) / sr) end
+if u < un then wait = math.max(wait, (un - u) / ur) end
+if s < sn then wait = math.max(wait, (sn - s) / sr) end
 if wait > 0 then return string.format('%.3f', wait) end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', u - 1), 'ts', string.format('%.6f', now))
-redis.call('HSET', KEYS[2], 'tokens', string.format('%.6f', s - 1), 'ts', string.format('%.6f', now))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', u - un), 'ts', string.format('%.6f', now))
+redis.call('HSET', KEYS[2], 'tokens', string.format('%.6f', s - sn), 'ts', string.format('%.6f', now))
 redis.call('EXPIRE', KEYS[1], math.ceil(uc / ur) + 1)
 redis.call('EXPIRE', KEYS[2], math.ceil(sc / sr) + 1)
 return '0'
@@ -44,7 +47,7 @@ return '0'
 
 
 class RateLimits(Protocol):
-    async def check(self, user_key: str, server_key: str) -> float: ...
+    async def check(self, user_key: str, server_key: str, tokens: float = 1.0) -> float: ...
 
 
 class LocalRateLimits:
@@ -58,8 +61,8 @@ class LocalRateLimits:
             server_burst=config.server_burst,
         )
 
-    async def check(self, user_key: str, server_key: str) -> float:
-        return self.limiter.check(user_key, server_key)
+    async def check(self, user_key: str, server_key: str, tokens: float = 1.0) -> float:
+        return self.limiter.check(user_key, server_key, tokens)
 
 
 class RedisRateLimits:
@@ -76,16 +79,17 @@ class RedisRateLimits:
         )
         self._script: Any = link.client.register_script(TOKEN_BUCKETS_LUA)
 
-    async def check(self, user_key: str, server_key: str) -> float:
+    async def check(self, user_key: str, server_key: str, tokens: float = 1.0) -> float:
         if not self.link.available:
             self.link.skipped(FEATURE)
-            return await self.local.check(user_key, server_key)
+            return await self.local.check(user_key, server_key, tokens)
         try:
             wait = await self._script(
-                keys=[f"{KEY_PREFIX}tb:u:{user_key}", f"{KEY_PREFIX}tb:s:{server_key}"], args=self._args
+                keys=[f"{KEY_PREFIX}tb:u:{user_key}", f"{KEY_PREFIX}tb:s:{server_key}"],
+                args=(*self._args, float(tokens)),
             )
         except redis_errors() as exc:
             self.link.failed(FEATURE, exc)
-            return await self.local.check(user_key, server_key)
+            return await self.local.check(user_key, server_key, tokens)
         self.link.recovered(FEATURE)
         return float(wait)

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from generator.api import (
+    AnimationResult,
     EngineClosed,
     EngineHealth,
     EngineStats,
@@ -132,6 +133,13 @@ class RayEngine(StickerEngine):
 
     def replicas(self) -> list[ReplicaStatus]:
         return list(self._replicas)
+
+    async def animate(self, request: GenerationRequest, formats: Sequence[str]) -> AnimationResult:
+        from generator.animation.errors import AnimationUnavailable
+
+        raise AnimationUnavailable(
+            "Diffusion animations are not on the Ray cluster yet; motion presets still work."
+        )
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from PIL import Image, ImageDraw
 
 from generator.api import (
+    AnimationResult,
     EngineClosed,
     EngineHealth,
     EngineStats,
@@ -87,6 +88,8 @@ class FakeEngine(StickerEngine):
         self.closed = False
         self.load_error: GeneratorError | None = None  # set it to play an engine whose model is missing
         self.counters = EngineStats()
+        self.animations = True  # False plays an engine without a motion adapter
+        self.animated: list[GenerationRequest] = []
 
     async def start(self) -> None:
         self.closed = False
@@ -108,6 +111,25 @@ class FakeEngine(StickerEngine):
 
     def stats(self) -> EngineStats:
         return self.counters
+
+    async def animate(self, request: GenerationRequest, formats: Sequence[str]) -> AnimationResult:
+        """A real clip (the fake sticker with a preset, really encoded) standing in for AnimateDiff."""
+        from generator.animation.encode import discord_server_sticker_animated, encode_clip
+        from generator.animation.errors import AnimationUnavailable
+        from generator.animation.motion import animate
+
+        if not self.animations:
+            raise AnimationUnavailable("Diffusion animations are off (no model.motion_adapter).")
+        if request.style not in self._styles:
+            raise UnknownStyle(f"Unknown style '{request.style}'.")
+        self.animated.append(request)
+        sticker = Image.open(io.BytesIO(fake_sticker(request.prompt, request.seed).webp)).convert("RGBA")
+        clip = animate(sticker, "bounce")
+        files = {
+            f: discord_server_sticker_animated(clip, "apng") if f == "apng" else encode_clip(clip, f)
+            for f in formats
+        }
+        return AnimationResult(request=request, files=files)
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None

@@ -105,3 +105,11 @@ async def test_room_bus_reaches_the_other_process_and_presence_counts_both(links
     assert await buses[0].count("lobby") == 1
     for bus in buses:
         await bus.close()
+
+
+async def test_a_weighted_request_takes_its_tokens_in_redis(links: list[RedisLink]) -> None:
+    config = LimitsConfig(user_per_minute=1, user_burst=5, server_per_minute=1, server_burst=1000)
+    limits = RedisRateLimits(links[0], config)
+    assert await limits.check("tg:w", "tg:ws", config.diffusion_animation_weight) == 0
+    assert await limits.check("tg:w", "tg:ws") == 0
+    assert await limits.check("tg:w", "tg:ws") > 0

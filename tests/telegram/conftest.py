@@ -21,6 +21,7 @@ FAST = AdapterOptions(
     chat_action_every_s=4.0,
     inline_debounce_s=0.2,
     inline_upload_margin_s=0.5,
+    inline_animated=False,  # the static-candidate tests; tests/telegram/test_inline_animated.py turns it on
     overall_max_rate=10_000,
     group_max_rate=10_000,
     read_timeout_s=3.0,
