@@ -28,7 +28,7 @@ Configs = tuple[ModelConfig, EngineConfig]
 async def connected(model: ModelConfig, engine_cfg: EngineConfig) -> RayEngine:
     engine = RayEngine(model, engine_cfg)
     await engine.start()
-    await engine.wait_connected(60)
+    await engine.wait_connected(180)  # a loaded 2-core box can take minutes to bring the app up
     return engine
 
 
