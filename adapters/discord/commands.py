@@ -13,7 +13,7 @@ import logging
 import discord
 from discord import app_commands
 
-from adapters.discord import errors, teach
+from adapters.discord import errors
 from adapters.discord.buttons import sticker_view
 from adapters.discord.context import (
     channel_scope,
@@ -202,5 +202,4 @@ def register(tree: app_commands.CommandTree) -> None:
     tree.add_command(StyleCommands())
     tree.add_command(ReactionCommands())
     tree.add_command(help_command)
-    teach.register(tree)  # /teach, /forget, /teach-settings (adapters.discord.teach)
     tree.on_error = on_tree_error  # type: ignore[method-assign]

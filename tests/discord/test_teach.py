@@ -130,3 +130,62 @@ async def test_teach_settings_need_manage_server(
     )
     await fake_discord.wait_answered(shared)
     assert "may not teach" in shared.texts()[-1] and "shared with everyone" in shared.texts()[-1]
+
+
+@pytest.mark.slow
+async def test_teach_on_the_tiny_model_then_draw_my_dog(
+    fake_discord: FakeDiscord,
+    guild: FakeGuild,
+    start_bot: StartBot,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    tiny_lora_files: list[Path],
+) -> None:
+    """The real training subprocess and the real diffusers engine behind the real discord.py client."""
+    from bot.config import AppConfig, EngineConfig, TeachConfig
+    from bot.service import with_storage_under
+    from bot.teaching.wiring import attach_teaching
+    from generator.engine import build_engine
+    from tests.fakes.service_factory import GENEROUS_LIMITS, make_service
+    from tests.teach.test_engine_subject import otter_style
+    from tests.teach.test_worker import tiny_model
+
+    config = AppConfig(
+        model=tiny_model(tiny_model_dir),
+        engine=EngineConfig(
+            styles_dir=str(otter_style(tmp_path / "styles", tiny_lora_files[1])),
+            default_style="otter",
+            max_wait_ms=0,
+        ),
+        limits=GENEROUS_LIMITS,
+        teach=TeachConfig(
+            enabled=True,
+            data_dir=str(tmp_path / "teach"),
+            steps=4,
+            rank=4,
+            learning_rate=1e-2,
+            resolution=64,
+            checkpoint_every=2,
+            min_photo_side=64,
+        ),
+    )
+    (tmp_path / "real").mkdir()
+    config = with_storage_under(config, tmp_path / "real")
+    engine = build_engine(config.model, config.engine)
+    service = await make_service(tmp_path / "real", engine=engine, config=config)
+    try:
+        assert await attach_teaching(service) is not None
+        await start_bot(service)
+        asked = await teach(fake_discord, guild, [(f"dog_{i}.jpg", dog_photo(i)) for i in range(4)])
+        await fake_discord.wait_for(lambda: any(m.uploads for m in asked.followups), 300, "the preview")
+        history = asked.original.history if asked.original else []
+        assert any("Learning your dog: ▓" in t for t in history) and "I know your “dog” now" in history[-1]
+
+        drawn = await fake_discord.slash(
+            guild, guild.members[0], "sticker", [option("prompt", "my dog waving")]
+        )
+        await fake_discord.wait_answered(drawn, 120)
+        assert drawn.sticker_messages()
+        assert any(name.startswith("otter+") for name in engine._pipeline._subjects)  # type: ignore[union-attr]
+    finally:
+        await service.close()
