@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 
 import discord
 from discord import app_commands
@@ -24,6 +25,7 @@ from bot.teaching.names import clean_name
 log = logging.getLogger(__name__)
 
 TURNED_OFF = "Teaching your own subject is turned off here."
+TOKEN_LIFETIME_S = 15 * 60 - 30  # an interaction token works 15 minutes; stop using it a little early
 PHOTO_SLOTS = 10  # one attachment option per photo; Discord allows 25 options in all
 Attachment = discord.Attachment | None
 
@@ -98,7 +100,16 @@ class _Status:
     def __init__(self, interaction: discord.Interaction) -> None:
         self.interaction = interaction
         self.last = ""
-        self.expired = False
+        self.started = time.monotonic()
+        self._expired = False
+
+    @property
+    def expired(self) -> bool:
+        return self._expired or time.monotonic() - self.started > TOKEN_LIFETIME_S
+
+    @expired.setter
+    def expired(self, value: bool) -> None:
+        self._expired = value
 
     async def show(self, event: TeachProgress) -> None:
         text = progress_text(event)

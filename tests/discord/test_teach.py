@@ -4,6 +4,7 @@ and /teach-settings with its permission check."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,28 @@ async def test_teach_on_the_tiny_model_then_draw_my_dog(
         assert any(name.startswith("otter+") for name in engine._pipeline._subjects)  # type: ignore[union-attr]
     finally:
         await service.close()
+
+
+async def test_after_the_token_expires_the_outcome_goes_to_the_channel(
+    fake_discord: FakeDiscord,
+    guild: FakeGuild,
+    teach_bot: DiscordAdapter,
+    trainer: StepTrainer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import adapters.discord.teach as discord_teach
+
+    monkeypatch.setattr(discord_teach, "TOKEN_LIFETIME_S", 1.0)
+    asked = await teach(fake_discord, guild, [(f"dog_{i}.jpg", dog_photo(i)) for i in range(4)])
+    await fake_discord.wait_for(lambda: trainer.calls != [], what="training")
+    await asyncio.sleep(1.2)  # the interaction token is now considered spent
+    trainer.release.set()
+    channel = guild.channel_id
+    await fake_discord.wait_for(
+        lambda: any(m.uploads for m in fake_discord.channel_messages(channel)),
+        what="the preview there",
+    )
+    texts = [m.content for m in fake_discord.channel_messages(channel)]
+    assert any("I know your “dog” now" in t and str(guild.members[0].id) in t for t in texts)
+    assert not any("Learning your" in t for t in texts)  # progress is not posted to the channel
+    assert not any(m.uploads for m in asked.followups)
