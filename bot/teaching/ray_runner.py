@@ -35,7 +35,10 @@ class RayTrainer:
     def _connect(self) -> Any:
         import ray
 
+        from generator.serve.client import _check_reachable
+
         if not ray.is_initialized():
+            _check_reachable(self.address)  # one line at once, not minutes of Ray retrying
             if self.address is None:
                 ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
             else:
