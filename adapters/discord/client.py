@@ -11,7 +11,7 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.discord import commands
+from adapters.discord import commands, teach
 from adapters.discord.buttons import DYNAMIC_ITEMS
 from adapters.discord.context import DiscordContext
 from adapters.discord.reactions import ReactionReplier
@@ -58,6 +58,8 @@ class _StickerBehaviour:
         self.ctx = ctx
         self.tree = app_commands.CommandTree(self)  # type: ignore[arg-type]
         commands.register(self.tree)
+        if getattr(ctx.service, "teaching", None) is not None:  # `teach.enabled`: attached before adapters
+            teach.register(self.tree)  # /teach, /forget, /teach-settings
         self.reactions = ReactionReplier(ctx)
         self.connected = asyncio.Event()
 

@@ -167,6 +167,7 @@ class TelegramAdapter:
         teach = TelegramTeach(self.ctx, settle_s=o.teach_settle_s)  # adapters.telegram.teach
         app.add_handler(CommandHandler("teach", guarded(teach.teach)))
         app.add_handler(CommandHandler("forget", guarded(teach.forget)))
+        app.add_handler(CommandHandler("teachsettings", guarded(teach.settings)))
         app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, guarded(teach.photo)))
         app.add_handler(
             MessageHandler(

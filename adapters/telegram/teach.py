@@ -89,6 +89,23 @@ class TelegramTeach:
             answer = err.message
         await send_text(context.bot, message.chat_id, message.message_id, answer)
 
+    async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/teachsettings members off sharing server`: chat admins only (asked of the Bot API)."""
+        message = update.effective_message
+        if message is None or message.from_user is None:
+            return
+        teaching = self.teaching
+        if teaching is None:
+            await send_text(context.bot, message.chat_id, message.message_id, TURNED_OFF)
+            return
+        admin = await is_chat_admin(context, message.chat, message.from_user, message)
+        who = Teacher(PLATFORM, str(message.chat_id), str(message.from_user.id), admin)
+        try:
+            answer = await teaching.change_server_settings_from(who, command_argument(message.text))
+        except TeachError as err:
+            answer = err.message
+        await send_text(context.bot, message.chat_id, message.message_id, answer)
+
     async def photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo (or an image sent as a file) from someone who said /teach here: collect it."""
         message = update.effective_message

@@ -112,7 +112,7 @@ class FrameHandlers:
                     await self.on_set_style(client, rest.strip())
                 else:
                     await self.show_styles(client)
-            case "/teach" | "/forget" if self.teach is not None:
+            case "/teach" | "/forget" | "/teach-settings" if self.teach is not None:
                 await self.teach.command(client, command.lower(), rest)
             case "/help":
                 client.send("notice", level="info", text=HELP_TEXT)

@@ -58,6 +58,10 @@ class WebTeach:
                     text=f"Pick {cfg.min_photos}–{cfg.max_photos} clear photos of your {name} in the Teach "
                     "dialog: one subject, different angles.",
                 )
+            elif command == "/teach-settings":  # the room's admin token decides (client.is_admin)
+                client.send(
+                    "notice", level="info", text=await teaching.change_server_settings_from(who, rest)
+                )
             elif rest.strip().lower() == "all":
                 client.send("notice", level="info", text=await teaching.forget_all(who))
             else:

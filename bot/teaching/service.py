@@ -319,6 +319,36 @@ class TeachService:
             f"taught subjects are {'shared with everyone here' if shared else 'private to who taught them'}."
         )
 
+    async def change_server_settings(
+        self, who: Teacher, *, members: str | None = None, sharing: str | None = None
+    ) -> str:
+        """From a chat command: members on|off, sharing private|server; what is not given stays."""
+        if not who.is_admin:
+            raise TeachError("Only the owners can change that.")
+        may, shared = await self.server_settings(who)
+        if members is not None:
+            if members.strip().lower() not in ("on", "off"):
+                raise TeachError("members: say on or off.")
+            may = members.strip().lower() == "on"
+        if sharing is not None:
+            if sharing.strip().lower() not in ("private", "server"):
+                raise TeachError("sharing: say private or server.")
+            shared = sharing.strip().lower() == "server"
+        try:
+            return await self.set_server_settings(who, members=may, shared=shared)
+        except DatabaseError:
+            raise TeachError("I couldn't save that setting. Please try again later.") from None
+
+    async def change_server_settings_from(self, who: Teacher, words: str) -> str:
+        """`members off sharing server` (or `members:off`), as typed after a chat command."""
+        parts = words.replace(":", " ").replace("=", " ").lower().split()
+        given = dict(zip(parts[::2], parts[1::2], strict=False))
+        if not given or set(given) - {"members", "sharing"} or len(parts) % 2:
+            raise TeachError("Say e.g. “members on|off” and/or “sharing private|server”.")
+        return await self.change_server_settings(
+            who, members=given.get("members"), sharing=given.get("sharing")
+        )
+
     async def subjects(self, who: Teacher) -> list[str]:
         return [s.name for s in await self.store.subjects_visible(who.platform, who.server, who.user_id)]
 

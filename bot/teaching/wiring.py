@@ -20,6 +20,10 @@ async def attach_teaching(service: StickerService, trainer: Trainer | None = Non
     config = service.config
     if not config.teach.enabled:
         return None
+    if trainer is None and config.engine.backend == "ray":  # train on the sticker cluster
+        from bot.teaching.ray_runner import RayTrainer
+
+        trainer = RayTrainer(config.engine.ray.address)
     teaching = TeachService(config.teach, config.model, service.database, trainer=trainer)
     await teaching.start()
     service.teaching = teaching

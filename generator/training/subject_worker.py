@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ def emit(event: str, **values: Any) -> None:
     sys.stdout.flush()
 
 
-def run(job: SubjectJob) -> dict[str, Any]:
+def run(job: SubjectJob, report: Callable[..., None] = emit) -> dict[str, Any]:
+    """Train; `report(event, **values)` gets "started" and "step" (stdout JSON lines by default)."""
     from generator.options import ModelConfig
     from generator.training.checkpoint import latest_checkpoint
     from generator.training.data import load_dataset
@@ -74,14 +76,14 @@ def run(job: SubjectJob) -> dict[str, Any]:
     data = encode_examples(pipe, [p.image for p in photos], [prompt] * len(photos))
     resume = latest_checkpoint(run_dir) is not None
     trainer = LoraTrainer(pipe, settings)
-    emit("started", steps=job.steps, resume=resume, device=str(trainer.device), photos=len(photos))
+    report("started", steps=job.steps, resume=resume, device=str(trainer.device), photos=len(photos))
     began = time.perf_counter()
     first: list[int] = []
 
     def on_step(step: int, loss: float) -> None:
         first.append(step)
         rate = (time.perf_counter() - began) / len(first)
-        emit("step", step=step, steps=job.steps, loss=round(loss, 5), s_per_step=round(rate, 4))
+        report("step", step=step, steps=job.steps, loss=round(loss, 5), s_per_step=round(rate, 4))
 
     info = {"name": run_dir.name, "model": model.path, "resolution": job.resolution, "kind": "subject"}
     result, before, after = trainer.fit(

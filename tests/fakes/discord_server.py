@@ -355,6 +355,8 @@ class FakeDiscord:
         self.faults: list[Fault] = []
         self.max_concurrency = 16
         self._by_token: dict[str, FakeInteraction] = {}
+        self.cdn: dict[int, Upload] = {}  # attachments users uploaded, served at /attachments/…
+        self.cdn_downloads: list[int] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -380,6 +382,7 @@ class FakeDiscord:
         r.add_get(f"{api}/guilds/{{gid}}/members/{{uid}}", self._get_member)
         r.add_get(f"{api}/guilds/{{gid}}/stickers", self._list_stickers)
         r.add_post(f"{api}/guilds/{{gid}}/stickers", self._create_sticker)
+        r.add_get("/attachments/{cid}/{aid}/{filename}", self._cdn_attachment)
         r.add_route("*", "/{tail:.*}", self._unknown_route)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -444,12 +447,47 @@ class FakeDiscord:
     ) -> FakeInteraction:
         """Dispatch an application command (or its autocomplete) the way Discord does."""
         registered = self._find_command(guild, name)
-        data = {"id": registered["id"], "name": name, "type": 1, "options": options or []}
+        data: dict[str, Any] = {"id": registered["id"], "name": name, "type": 1, "options": options or []}
+        attached = {
+            str(o["value"]): self._attachment_payload(int(o["value"]), channel_id or 0)
+            for o in options or []
+            if o.get("type") == 11
+        }
+        if attached:  # Discord resolves attachment options in data.resolved.attachments
+            data["resolved"] = {"attachments": attached}
         if guild is not None:
             data["guild_id"] = str(guild.id)
         return await self._dispatch_interaction(
             4 if autocomplete else 2, guild, user, data, channel_id=channel_id, permissions=permissions
         )
+
+    def upload(self, filename: str, data: bytes, content_type: str = "image/jpeg") -> int:
+        """A file a user attached to a command (before sending it); the option value is this id."""
+        attachment_id = snowflake()
+        self.cdn[attachment_id] = Upload(filename, data, content_type)
+        return attachment_id
+
+    def _attachment_payload(self, attachment_id: int, channel_id: int) -> dict[str, Any]:
+        up = self.cdn.get(attachment_id)
+        if up is None:
+            raise AssertionError(f"attachment {attachment_id} was never uploaded (FakeDiscord.upload)")
+        url = f"http://127.0.0.1:{self.port}/attachments/{channel_id}/{attachment_id}/{up.filename}"
+        return {
+            "id": str(attachment_id),
+            "filename": up.filename,
+            "size": len(up.data),
+            "url": url + "?ex=0&is=0&hm=0",  # CDN URLs are signed and expire; the fake ignores that
+            "proxy_url": url,
+            "content_type": up.content_type,
+            "ephemeral": True,
+        }
+
+    async def _cdn_attachment(self, request: web.Request) -> web.Response:
+        up = self.cdn.get(int(request.match_info["aid"]))
+        if up is None or up.filename != request.match_info["filename"]:
+            return web.Response(status=404, text="Not Found")
+        self.cdn_downloads.append(int(request.match_info["aid"]))
+        return web.Response(body=up.data, content_type=up.content_type or "application/octet-stream")
 
     async def click(
         self,
@@ -650,7 +688,8 @@ class FakeDiscord:
             if fault is not None:
                 call.status = fault.status
                 return self._fault_response(fault)
-            if not request.path.startswith("/api/v10/webhooks/") and "/callback" not in request.path:
+            public = request.path.startswith(("/api/v10/webhooks/", "/attachments/"))  # no bot token
+            if not public and "/callback" not in request.path:
                 if request.headers.get("Authorization") != f"Bot {self.token}":
                     call.status = 401
                     return _error(401, 0, "401: Unauthorized")
@@ -757,6 +796,8 @@ class FakeDiscord:
                 img.load()
         except Exception as exc:
             return [f"{up.filename} does not decode as an image ({exc})"]
+        if fmt == "PNG" and up.filename.endswith(".png"):  # a picture (e.g. a preview sheet), not a sticker
+            return []
         if fmt not in ("WEBP", "GIF"):  # GIF: animated stickers (Discord animates GIF attachments)
             return [f"{up.filename} is {fmt}, expected WEBP or GIF"]
         if "A" not in mode and "transparency" not in info:

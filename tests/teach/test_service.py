@@ -177,3 +177,30 @@ async def test_forget_during_training_stops_it_and_leaves_no_files(
     assert not [p for p in (tmp_path / "teach").rglob("*") if p.is_file()]
     row = await teaching.store.job(job.job_id)
     assert row is not None and row.status == "forgotten" and row.name == ""
+
+
+async def test_an_unreachable_ray_cluster_fails_the_job_in_one_line(make_teaching) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'stickerbot[ray]'")
+    import socket
+
+    from bot.teaching.ray_runner import RayTrainer
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    teaching = await make_teaching(RayTrainer(f"127.0.0.1:{port}"))
+    events: list[TeachProgress] = []
+    done = asyncio.Event()
+
+    def listen(event: TeachProgress) -> None:
+        events.append(event)
+        if event.status in ("done", "failed"):
+            done.set()
+
+    await teaching.teach(Teacher("web", "room", "alice"), "dog", dog_photos(4), listen)
+    async with asyncio.timeout(30):
+        await done.wait()
+    assert events[-1].status == "failed"
+    assert events[-1].message.endswith(
+        "The training cluster is unavailable right now; please try again later."
+    )

@@ -81,3 +81,26 @@ async def test_bad_photos_get_one_answer(teach_bot: tuple[Harness, StepTrainer])
     await api.wait_for(
         lambda a: any("short name" in t for t in texts_to(bot, GROUP)), what="the name refusal"
     )
+
+
+async def test_teachsettings_only_for_chat_admins(teach_bot: tuple[Harness, StepTrainer]) -> None:
+    bot, _trainer = teach_bot
+    api = bot.api
+    api.message_update(GROUP, USER, "/teachsettings members off")
+    await api.wait_for(lambda a: any("Only the owners" in t for t in texts_to(bot, GROUP)), what="refusal")
+    api.admins[GROUP].add(USER)  # the Bot API now says USER is an administrator
+    api.message_update(GROUP, USER, "/teachsettings members off sharing server")
+    await api.wait_for(
+        lambda a: any("may not teach" in t and "shared with everyone" in t for t in texts_to(bot, GROUP)),
+        what="the change",
+    )
+    api.message_update(GROUP, USER, "/teachsettings colour blue")
+    await api.wait_for(lambda a: any("members on|off" in t for t in texts_to(bot, GROUP)), what="usage")
+    api.admins[GROUP].discard(USER)
+    api.message_update(GROUP, USER + 1, "/teach dog")
+    await api.wait_for(lambda a: any("photos of your dog" in t for t in texts_to(bot, GROUP)), what="prompt")
+    for i in range(4):
+        api.photo_update(GROUP, USER + 1, dog_photo(i), media_group_id="album2")
+    await api.wait_for(
+        lambda a: any("Only the owners can teach" in t for t in texts_to(bot, GROUP)), what="members refused"
+    )

@@ -124,3 +124,26 @@ async def test_bad_uploads_get_one_clear_answer(room: tuple[ChatHarness, StepTra
         headers={"X-Stickerbot-Session": alice.welcome["you"]["session"], "Origin": "http://evil.example"},
     )
     assert foreign.status == 403
+
+
+async def test_teach_settings_need_the_admin_token(chat: Harness, tmp_path: Path) -> None:
+    from bot.config import WebConfig
+
+    harness = await chat(web=WebConfig(port=0, admin_token="boss-secret"))
+    teaching = TeachService(
+        teach_config(tmp_path), ModelConfig(device="cpu"), harness.service.database, trainer=StepTrainer()
+    )
+    await teaching.start()
+    harness.service.teaching = teaching
+    member = await harness.join("Member")
+    await member.send("chat", text="/teach-settings members off")
+    refusal = await member.expect("notice", level="error")
+    assert "Only the owners" in refusal["text"]
+
+    boss = await harness.join("Boss", token="boss-secret")
+    await boss.send("chat", text="/teach-settings members off sharing server")
+    changed = await boss.expect("notice", level="info")
+    assert "may not teach" in changed["text"] and "shared with everyone" in changed["text"]
+    status, answer = await upload(harness, member, "dog", dogs(4))
+    assert status != 200 or not answer["ok"]
+    assert "Only the owners can teach" in str(answer)

@@ -1,0 +1,217 @@
+"""/teach name:dog with attachment options through the real discord.py client against the fake Discord:
+CDN downloads, progress by editing the reply, the preview, "my dog" in /sticker, /forget, bad input,
+and /teach-settings with its permission check."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord import DiscordAdapter
+from bot.config import ModelConfig
+from bot.service import StickerService
+from bot.teaching.service import TeachService
+from tests.discord.conftest import StartBot, option
+from tests.fakes.discord_server import MEMBER_PERMISSIONS, FakeDiscord, FakeGuild, FakeInteraction
+from tests.fakes.fake_engine import FakeEngine
+from tests.teach.conftest import StepTrainer, teach_config
+from tests.teach.helpers import dog_photo
+
+MANAGE_GUILD = MEMBER_PERMISSIONS | 1 << 5
+
+
+@pytest.fixture
+async def trainer(service: StickerService, tmp_path: Path) -> AsyncIterator[StepTrainer]:
+    trainer = StepTrainer()
+    teaching = TeachService(
+        teach_config(tmp_path), ModelConfig(device="cpu"), service.database, trainer=trainer
+    )
+    await teaching.start()
+    service.teaching = teaching
+    yield trainer
+    trainer.release.set()
+
+
+@pytest.fixture
+async def teach_bot(start_bot: StartBot, guild: FakeGuild, trainer: StepTrainer) -> DiscordAdapter:
+    return await start_bot()
+
+
+def photos(fake: FakeDiscord, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    return [
+        option(f"photo{i + 1}", str(fake.upload(name, data)), kind=11) for i, (name, data) in enumerate(files)
+    ]
+
+
+async def teach(
+    fake: FakeDiscord, guild: FakeGuild, files: list[tuple[str, bytes]], **kw: Any
+) -> FakeInteraction:
+    return await fake.slash(
+        guild, guild.members[0], "teach", [option("name", "dog"), *photos(fake, files)], **kw
+    )
+
+
+async def test_teach_with_attachments_progress_preview_use_and_forget(
+    fake_discord: FakeDiscord,
+    guild: FakeGuild,
+    teach_bot: DiscordAdapter,
+    trainer: StepTrainer,
+    fake_engine: FakeEngine,
+    tmp_path: Path,
+) -> None:
+    registered = fake_discord._find_command(guild, "teach")
+    assert [o["type"] for o in registered["options"]][:3] == [3, 11, 11]  # name, then attachment options
+
+    files = [(f"dog_{i}.jpg", dog_photo(i)) for i in range(4)]
+    asked = await teach(fake_discord, guild, files)
+    await fake_discord.wait_for(
+        lambda: any("Learning your dog: ▓" in t for t in (asked.original.history if asked.original else [])),
+        what="the progress bar",
+    )
+    assert len(fake_discord.cdn_downloads) == 4  # every photo fetched from the CDN URL Discord gave
+    assert asked.callback_type == 5 and not asked.followups  # one reply, edited
+    trainer.release.set()
+    await fake_discord.wait_for(lambda: any(m.uploads for m in asked.followups), what="the preview")
+    [preview] = [m for m in asked.followups if m.uploads]
+    assert preview.uploads[0].data.startswith(b"\x89PNG")
+    await fake_discord.wait_for(
+        lambda: asked.original is not None and "I know your “dog” now" in asked.original.content, what="done"
+    )
+
+    drawn = await fake_discord.slash(guild, guild.members[0], "sticker", [option("prompt", "my dog waving")])
+    await fake_discord.wait_answered(drawn)
+    assert fake_engine.ran[-1].subject_lora is not None and "sks dog" in fake_engine.ran[-1].prompt
+
+    forgot = await fake_discord.slash(guild, guild.members[0], "forget", [option("name", "dog")])
+    await fake_discord.wait_answered(forgot)
+    assert forgot.texts()[-1].startswith("Forgotten")
+    assert not list((tmp_path / "teach").rglob("*.safetensors"))
+
+
+async def test_bad_input_gets_one_private_answer(
+    fake_discord: FakeDiscord, guild: FakeGuild, teach_bot: DiscordAdapter
+) -> None:
+    none = await teach(fake_discord, guild, [])
+    await fake_discord.wait_answered(none)
+    assert "4 to 20 photos" in none.texts()[-1] and "got no photos" in none.texts()[-1]
+
+    fake_text = [(f"dog_{i}.jpg", dog_photo(i)) for i in range(3)] + [("notes.jpg", b"just some text\n" * 50)]
+    text_file = await teach(fake_discord, guild, fake_text)
+    await fake_discord.wait_answered(text_file)
+    answer = text_file.texts()[-1]
+    assert "notes.jpg" in answer and "not an image" in answer  # named, with the reason
+    assert text_file.ephemeral_texts  # refusals are private
+
+
+async def test_teach_settings_need_manage_server(
+    fake_discord: FakeDiscord, guild: FakeGuild, teach_bot: DiscordAdapter
+) -> None:
+    member = guild.members[1]
+    denied = await fake_discord.slash(guild, member, "teach-settings", [option("members", "off")])
+    await fake_discord.wait_answered(denied)
+    assert "Only the owners" in denied.texts()[-1]
+
+    owner = guild.members[0]
+    changed = await fake_discord.slash(
+        guild, owner, "teach-settings", [option("members", "off")], permissions=MANAGE_GUILD
+    )
+    await fake_discord.wait_answered(changed)
+    assert "may not teach" in changed.texts()[-1]
+
+    refused = await teach(fake_discord, guild, [(f"dog_{i}.jpg", dog_photo(i)) for i in range(4)])
+    await fake_discord.wait_answered(refused)
+    assert "Only the owners can teach" in refused.texts()[-1]
+
+    shared = await fake_discord.slash(
+        guild, owner, "teach-settings", [option("sharing", "server")], permissions=MANAGE_GUILD
+    )
+    await fake_discord.wait_answered(shared)
+    assert "may not teach" in shared.texts()[-1] and "shared with everyone" in shared.texts()[-1]
+
+
+@pytest.mark.slow
+async def test_teach_on_the_tiny_model_then_draw_my_dog(
+    fake_discord: FakeDiscord,
+    guild: FakeGuild,
+    start_bot: StartBot,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    tiny_lora_files: list[Path],
+) -> None:
+    """The real training subprocess and the real diffusers engine behind the real discord.py client."""
+    from bot.config import AppConfig, EngineConfig, TeachConfig
+    from bot.service import with_storage_under
+    from bot.teaching.wiring import attach_teaching
+    from generator.engine import build_engine
+    from tests.fakes.service_factory import GENEROUS_LIMITS, make_service
+    from tests.teach.test_engine_subject import otter_style
+    from tests.teach.test_worker import tiny_model
+
+    config = AppConfig(
+        model=tiny_model(tiny_model_dir),
+        engine=EngineConfig(
+            styles_dir=str(otter_style(tmp_path / "styles", tiny_lora_files[1])),
+            default_style="otter",
+            max_wait_ms=0,
+        ),
+        limits=GENEROUS_LIMITS,
+        teach=TeachConfig(
+            enabled=True,
+            data_dir=str(tmp_path / "teach"),
+            steps=4,
+            rank=4,
+            learning_rate=1e-2,
+            resolution=64,
+            checkpoint_every=2,
+            min_photo_side=64,
+        ),
+    )
+    (tmp_path / "real").mkdir()
+    config = with_storage_under(config, tmp_path / "real")
+    engine = build_engine(config.model, config.engine)
+    service = await make_service(tmp_path / "real", engine=engine, config=config)
+    try:
+        assert await attach_teaching(service) is not None
+        await start_bot(service)
+        asked = await teach(fake_discord, guild, [(f"dog_{i}.jpg", dog_photo(i)) for i in range(4)])
+        await fake_discord.wait_for(lambda: any(m.uploads for m in asked.followups), 300, "the preview")
+        history = asked.original.history if asked.original else []
+        assert any("Learning your dog: ▓" in t for t in history) and "I know your “dog” now" in history[-1]
+
+        drawn = await fake_discord.slash(
+            guild, guild.members[0], "sticker", [option("prompt", "my dog waving")]
+        )
+        await fake_discord.wait_answered(drawn, 120)
+        assert drawn.sticker_messages()
+        assert any(name.startswith("otter+") for name in engine._pipeline._subjects)  # type: ignore[union-attr]
+    finally:
+        await service.close()
+
+
+async def test_after_the_token_expires_the_outcome_goes_to_the_channel(
+    fake_discord: FakeDiscord,
+    guild: FakeGuild,
+    teach_bot: DiscordAdapter,
+    trainer: StepTrainer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import adapters.discord.teach as discord_teach
+
+    monkeypatch.setattr(discord_teach, "TOKEN_LIFETIME_S", 1.0)
+    asked = await teach(fake_discord, guild, [(f"dog_{i}.jpg", dog_photo(i)) for i in range(4)])
+    await fake_discord.wait_for(lambda: trainer.calls != [], what="training")
+    await asyncio.sleep(1.2)  # the interaction token is now considered spent
+    trainer.release.set()
+    channel = guild.channel_id
+    await fake_discord.wait_for(
+        lambda: any(m.uploads for m in fake_discord.channel_messages(channel)),
+        what="the preview there",
+    )
+    texts = [m.content for m in fake_discord.channel_messages(channel)]
+    assert any("I know your “dog” now" in t and str(guild.members[0].id) in t for t in texts)
+    assert not any("Learning your" in t for t in texts)  # progress is not posted to the channel
+    assert not any(m.uploads for m in asked.followups)
