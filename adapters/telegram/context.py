@@ -22,7 +22,7 @@ class AdapterOptions:
     inline_debounce_s: float = 0.35  # wait this long for a newer keystroke before generating
     inline_upload_margin_s: float = 1.5  # deadline share kept for uploading and answering
     inline_first_alone: bool = True  # ask for the first candidate alone, then the rest (answers under load)
-    inline_animated: bool = True  # offer the first candidate animated too (a WEBM video sticker) when in time
+    inline_animated: bool = False  # also the first candidate animated (WEBM); opt-in until it fits on CPUs
     overall_max_rate: float = 30.0  # Bot API flood limits (AIORateLimiter)
     group_max_rate: float = 20.0  # per group, per minute
     rate_limit_retries: int = 3
