@@ -262,6 +262,9 @@ class TeachConfig(Section):
     min_photo_side: Positive = Field(
         256, description="photos smaller than this on their short side are refused"
     )
+    subject_check: bool = Field(
+        True, description="refuse photos where nothing stands out or that show something else"
+    )
     max_concurrent: Positive = Field(1, description="trainings running at once (fair across servers)")
     per_user_per_day: Positive = Field(3, description="teaches one user may start per 24 hours")
     max_subjects_per_user: Positive = Field(10, description="taught subjects one user may keep")

@@ -1,4 +1,5 @@
-"""Checking the photos of a teach: count, file size and type, image bombs, tiny, blurry and duplicates.
+"""Checking the photos of a teach: count, file size and type, image bombs, tiny, blurry, duplicates, and
+(subject_check.py) whether one subject is visible in most of them.
 
 Decoding goes through the post-processing loader (`generator.postprocess.loading`), which reads the
 header and refuses oversized images before any pixel is decoded. Blur is the variance of the
@@ -16,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from bot.teaching.errors import TeachError
+from bot.teaching.subject_check import check_one_subject
 from generator.postprocess.errors import InvalidImage
 from generator.postprocess.loading import load_image
 
@@ -74,6 +76,7 @@ def check_photos(
     max_count: int,
     max_bytes: int,
     min_side: int,
+    one_subject: bool = True,
 ) -> CheckedPhotos:
     """Accept the good photos; TeachError when too few (or too many) remain, naming why."""
     if len(photos) < min_count:
@@ -82,6 +85,7 @@ def check_photos(
     if len(photos) > max_count:
         raise TeachError(f"That's {len(photos)} photos; send at most {max_count}.")
     accepted: list[Image.Image] = []
+    names: list[str] = []
     rejected: list[tuple[str, str]] = []
     hashes: list[int] = []
     for index, photo in enumerate(photos):
@@ -108,6 +112,11 @@ def check_photos(
         hashes.append(digest)
         image.thumbnail((MAX_SIDE_KEPT, MAX_SIDE_KEPT), Image.Resampling.LANCZOS)
         accepted.append(image)
+        names.append(name)
+    if one_subject and accepted:
+        unlike = dict(check_one_subject(accepted, names))
+        rejected.extend((names[i], why) for i, why in unlike.items())
+        accepted = [image for i, image in enumerate(accepted) if i not in unlike]
     checked = CheckedPhotos(accepted, rejected)
     if len(accepted) < min_count:
         raise TeachError(

@@ -133,6 +133,7 @@ class TeachService:
             max_count=cfg.max_photos,
             max_bytes=int(cfg.max_photo_mb * 1024 * 1024),
             min_side=cfg.min_photo_side,
+            one_subject=cfg.subject_check,
         )
         job_id = uuid.uuid4().hex[:16]
         folder = self._photos(job_id)
