@@ -15,18 +15,27 @@ from adapters.discord import commands, teach
 from adapters.discord.buttons import DYNAMIC_ITEMS
 from adapters.discord.context import DiscordContext
 from adapters.discord.reactions import ReactionReplier
+from adapters.discord.teach_inbox import TeachInbox
+from bot.teaching.wiring import teaching_of
 
 log = logging.getLogger(__name__)
 
 IDENTIFY_INTERVAL_S = 5.0
 
 
-def minimal_intents() -> discord.Intents:
-    """Guilds (channels, roles, the bot's member) and guild reactions. No message content, no members."""
+def minimal_intents(*, messages: bool = False) -> discord.Intents:
+    """Guilds (channels, roles, the bot's member) and guild reactions. No message content, no members.
+    `messages` (teaching on): guild and DM messages, for /teach photos sent in a message mentioning
+    the bot or in a DM, which Discord delivers with content without the privileged intent."""
     intents = discord.Intents.none()
     intents.guilds = True
     intents.guild_reactions = True
+    intents.guild_messages = intents.dm_messages = messages
     return intents
+
+
+def _intents(ctx: DiscordContext) -> discord.Intents:
+    return minimal_intents(messages=teaching_of(ctx.service) is not None)
 
 
 async def sync_commands(tree: app_commands.CommandTree, guild_ids: list[int]) -> None:
@@ -53,13 +62,16 @@ class _StickerBehaviour:
     tree: app_commands.CommandTree[Any]
     reactions: ReactionReplier
     connected: asyncio.Event
+    teach_inbox: TeachInbox | None
 
     def _setup_sticker_bot(self, ctx: DiscordContext) -> None:
         self.ctx = ctx
         self.tree = app_commands.CommandTree(self)  # type: ignore[arg-type]
         commands.register(self.tree)
-        if getattr(ctx.service, "teaching", None) is not None:  # `teach.enabled`: attached before adapters
+        self.teach_inbox = None
+        if teaching_of(ctx.service) is not None:  # `teach.enabled`: attached before adapters
             teach.register(self.tree)  # /teach, /forget, /teach-settings
+            self.teach_inbox = TeachInbox()  # photos sent in a later message
         self.reactions = ReactionReplier(ctx)
         self.connected = asyncio.Event()
 
@@ -70,13 +82,17 @@ class _StickerBehaviour:
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         await self.reactions.handle(self, payload)  # type: ignore[arg-type]
 
+    async def on_message(self, message: discord.Message) -> None:
+        if self.teach_inbox is not None:
+            await self.teach_inbox.handle(self, message)  # type: ignore[arg-type]
+
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("unhandled error in Discord event %s", event_method)
 
 
 class StickerClient(_StickerBehaviour, discord.Client):
     def __init__(self, ctx: DiscordContext, **options: Any) -> None:
-        super().__init__(intents=minimal_intents(), **options)
+        super().__init__(intents=_intents(ctx), **options)
         self._setup_sticker_bot(ctx)
 
     async def on_connect(self) -> None:
@@ -87,7 +103,7 @@ class ShardedStickerClient(_StickerBehaviour, discord.AutoShardedClient):
     """Many shards in one process. `shard_count=None` asks Discord how many (GET /gateway/bot)."""
 
     def __init__(self, ctx: DiscordContext, *, gateway: yarl.URL | None = None, **options: Any) -> None:
-        super().__init__(intents=minimal_intents(), **options)
+        super().__init__(intents=_intents(ctx), **options)
         self._setup_sticker_bot(ctx)
         self._gateway_override = gateway
         self._connected_shards: set[int] = set()

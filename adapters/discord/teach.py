@@ -2,8 +2,8 @@
 and `/teach-settings` for owners (Manage Server, checked here in code).
 
 Photos arrive as attachment options (one file each, up to `PHOTO_SLOTS`): Discord resolves them in
-the interaction and the bot downloads them from the CDN. A later message with attachments would need
-the privileged message-content intent, which this bot does not ask for.
+the interaction and the bot downloads them from the CDN. `/teach name:dog` without photos asks for
+them in the user's next message mentioning the bot, or in a DM (teach_inbox.py).
 When training outlives the interaction token (15 minutes), progress and the notice go to the channel.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -19,8 +20,12 @@ from discord import app_commands
 from adapters.discord import errors
 from adapters.discord.context import context_of, scope_of
 from adapters.discord.flows import deferred
-from bot.teaching import Photo, Teacher, TeachError, TeachProgress
+from bot.teaching import Photo, Teacher, TeachError, TeachProgress, TeachService
 from bot.teaching.names import clean_name
+from bot.teaching.wiring import teaching_of
+
+if TYPE_CHECKING:
+    from adapters.discord.teach_inbox import TeachInbox
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,12 @@ PHOTO_SLOTS = 10  # one attachment option per photo; Discord allows 25 options i
 Attachment = discord.Attachment | None
 
 
-def _teaching(interaction: discord.Interaction):  # type: ignore[no-untyped-def]
-    return getattr(context_of(interaction).service, "teaching", None)
+def _teaching(interaction: discord.Interaction) -> TeachService | None:
+    return teaching_of(context_of(interaction).service)
+
+
+def _inbox(interaction: discord.Interaction) -> TeachInbox | None:
+    return getattr(interaction.client, "teach_inbox", None)  # set by the client when teaching is on
 
 
 def teacher_of(interaction: discord.Interaction) -> Teacher:
@@ -67,21 +76,30 @@ async def teach_command(
         return
     given = [photo1, photo2, photo3, photo4, photo5, photo6, photo7, photo8, photo9, photo10]
     attachments = [a for a in given if a is not None]
+    inbox = _inbox(interaction)
+    if not attachments and inbox is not None:
+        await deferred(interaction, lambda: inbox.expect(interaction, teaching, clean), ephemeral=True)
+        return
     await deferred(interaction, lambda: _teach(interaction, teaching, clean, attachments))
 
 
-async def _teach(interaction: discord.Interaction, teaching, name: str, attachments: list) -> None:  # type: ignore[no-untyped-def]
-    limit = int(teaching.config.max_photo_mb * 1024 * 1024)
-    photos = [await _download(a, limit) for a in attachments]
-    status = _Status(interaction)
+async def _teach(
+    interaction: discord.Interaction, teaching: TeachService, name: str, attachments: list[discord.Attachment]
+) -> None:
+    photos = await download_all(attachments, teaching)
+    status = InteractionStatus(interaction)
     try:
-        accepted = await teaching.teach(
-            teacher_of(interaction), name, [p for p in photos if p is not None], status.show
-        )
+        accepted = await teaching.teach(teacher_of(interaction), name, photos, status.show)
     except TeachError as err:
         await errors.tell(interaction, err.message)
         return
     await status.show(accepted)
+
+
+async def download_all(attachments: list[discord.Attachment], teaching: TeachService) -> list[Photo]:
+    limit = int(teaching.config.max_photo_mb * 1024 * 1024)
+    photos = [await _download(a, limit) for a in attachments]
+    return [p for p in photos if p is not None]
 
 
 async def _download(attachment: discord.Attachment, limit: int) -> Photo | None:
@@ -94,12 +112,34 @@ async def _download(attachment: discord.Attachment, limit: int) -> Photo | None:
         return None
 
 
-class _Status:
+class ProgressView:
+    """One message edited with the progress; the outcome and the preview sheet posted after it."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    async def show(self, event: TeachProgress) -> None:
+        text = progress_text(event)
+        if text != self.last:
+            self.last = text
+            await self._edit(text)
+        if event.status == "done" and event.preview:
+            sheet = discord.File(io.BytesIO(event.preview), filename=f"{event.name.replace(' ', '-')}.png")
+            await self._post(f"Your {event.name}, in eight moods", sheet)
+
+    async def _edit(self, text: str) -> None:
+        raise NotImplementedError
+
+    async def _post(self, text: str, file: discord.File | None) -> None:
+        raise NotImplementedError
+
+
+class InteractionStatus(ProgressView):
     """The deferred reply, edited with the progress; the channel once the token has expired."""
 
     def __init__(self, interaction: discord.Interaction) -> None:
+        super().__init__()
         self.interaction = interaction
-        self.last = ""
         self.started = time.monotonic()
         self._expired = False
 
@@ -110,15 +150,6 @@ class _Status:
     @expired.setter
     def expired(self, value: bool) -> None:
         self._expired = value
-
-    async def show(self, event: TeachProgress) -> None:
-        text = progress_text(event)
-        if text != self.last:
-            self.last = text
-            await self._edit(text)
-        if event.status == "done" and event.preview:
-            sheet = discord.File(io.BytesIO(event.preview), filename=f"{event.name.replace(' ', '-')}.png")
-            await self._post(f"Your {event.name}, in eight moods", sheet)
 
     async def _edit(self, text: str) -> None:
         if not self.expired:

@@ -106,10 +106,9 @@ class TeachService:
     def subscribe(self, job_id: str, listener: Listener) -> None:
         self._listeners.setdefault(job_id, []).append(listener)
 
-    async def teach(
-        self, who: Teacher, raw_name: str, photos: Sequence[Photo], listener: Listener | None = None
-    ) -> TeachProgress:
-        """Check everything, store the photos and queue the job; TeachError says why not."""
+    async def precheck(self, who: Teacher, raw_name: str) -> str:
+        """The checks that need no photos (turned on, the name, may teach here, limits), so an adapter
+        can refuse before asking for photos; the clean name, or TeachError."""
         cfg = self.config
         if not cfg.enabled:
             raise TeachError(NOT_ENABLED)
@@ -126,6 +125,14 @@ class TeachService:
         owned = await self.store.user_subjects(who.platform, who.user_id)
         if len(owned) >= cfg.max_subjects_per_user and name not in {s.name for s in owned}:
             raise TeachError(f"You have {len(owned)} subjects; /forget one first.")
+        return name
+
+    async def teach(
+        self, who: Teacher, raw_name: str, photos: Sequence[Photo], listener: Listener | None = None
+    ) -> TeachProgress:
+        """Check everything, store the photos and queue the job; TeachError says why not."""
+        cfg = self.config
+        name = await self.precheck(who, raw_name)
         checked = await asyncio.to_thread(
             check_photos,
             photos,

@@ -29,3 +29,10 @@ async def attach_teaching(service: StickerService, trainer: Trainer | None = Non
     service.teaching = teaching
     log.info("teaching is on: subjects in %s", config.teach.data_dir)
     return teaching
+
+
+def teaching_of(service: object) -> TeachService | None:
+    """The running `TeachService` of a sticker service (adapters see it as `StickerServiceAPI`), or
+    None when teaching is off."""
+    teaching = getattr(service, "teaching", None)
+    return teaching if isinstance(teaching, TeachService) else None

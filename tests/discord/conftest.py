@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from adapters.discord import DiscordAdapter, create_adapter
-from bot.config import AppConfig, DiscordConfig
+from bot.config import AppConfig, DiscordConfig, ModelConfig
 from bot.service import StickerService
+from bot.teaching.service import TeachService
 from tests.fakes.discord_server import FakeDiscord, FakeGuild
 from tests.fakes.fake_engine import FakeEngine
 from tests.fakes.service_factory import make_service
+from tests.teach.conftest import StepTrainer, teach_config
 
 StartBot = Callable[..., Awaitable[DiscordAdapter]]
 
@@ -77,6 +79,24 @@ def guild(fake_discord: FakeDiscord) -> FakeGuild:
 
 @pytest.fixture
 async def bot(start_bot: StartBot, guild: FakeGuild) -> DiscordAdapter:
+    return await start_bot()
+
+
+@pytest.fixture
+async def trainer(service: StickerService, tmp_path: Path) -> AsyncIterator[StepTrainer]:
+    """Teaching on the service, with a trainer that steps when the test says (tests/teach)."""
+    trainer = StepTrainer()
+    teaching = TeachService(
+        teach_config(tmp_path), ModelConfig(device="cpu"), service.database, trainer=trainer
+    )
+    await teaching.start()
+    service.teaching = teaching
+    yield trainer
+    trainer.release.set()
+
+
+@pytest.fixture
+async def teach_bot(start_bot: StartBot, guild: FakeGuild, trainer: StepTrainer) -> DiscordAdapter:
     return await start_bot()
 
 

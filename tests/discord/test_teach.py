@@ -5,54 +5,19 @@ and /teach-settings with its permission check."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from adapters.discord import DiscordAdapter
-from bot.config import ModelConfig
-from bot.service import StickerService
-from bot.teaching.service import TeachService
 from tests.discord.conftest import StartBot, option
-from tests.fakes.discord_server import MEMBER_PERMISSIONS, FakeDiscord, FakeGuild, FakeInteraction
+from tests.discord.teach_helpers import replies, teach, teach_by_message
+from tests.fakes.discord_server import MEMBER_PERMISSIONS, FakeDiscord, FakeGuild
 from tests.fakes.fake_engine import FakeEngine
-from tests.teach.conftest import StepTrainer, teach_config
+from tests.teach.conftest import StepTrainer
 from tests.teach.helpers import dog_photo
 
 MANAGE_GUILD = MEMBER_PERMISSIONS | 1 << 5
-
-
-@pytest.fixture
-async def trainer(service: StickerService, tmp_path: Path) -> AsyncIterator[StepTrainer]:
-    trainer = StepTrainer()
-    teaching = TeachService(
-        teach_config(tmp_path), ModelConfig(device="cpu"), service.database, trainer=trainer
-    )
-    await teaching.start()
-    service.teaching = teaching
-    yield trainer
-    trainer.release.set()
-
-
-@pytest.fixture
-async def teach_bot(start_bot: StartBot, guild: FakeGuild, trainer: StepTrainer) -> DiscordAdapter:
-    return await start_bot()
-
-
-def photos(fake: FakeDiscord, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-    return [
-        option(f"photo{i + 1}", str(fake.upload(name, data)), kind=11) for i, (name, data) in enumerate(files)
-    ]
-
-
-async def teach(
-    fake: FakeDiscord, guild: FakeGuild, files: list[tuple[str, bytes]], **kw: Any
-) -> FakeInteraction:
-    return await fake.slash(
-        guild, guild.members[0], "teach", [option("name", "dog"), *photos(fake, files)], **kw
-    )
 
 
 async def test_teach_with_attachments_progress_preview_use_and_forget(
@@ -95,9 +60,10 @@ async def test_teach_with_attachments_progress_preview_use_and_forget(
 async def test_bad_input_gets_one_private_answer(
     fake_discord: FakeDiscord, guild: FakeGuild, teach_bot: DiscordAdapter
 ) -> None:
-    none = await teach(fake_discord, guild, [])
+    none = await teach(fake_discord, guild, [])  # asks for the photos in a message (test_teach_inbox.py)
     await fake_discord.wait_answered(none)
-    assert "4 to 20 photos" in none.texts()[-1] and "got no photos" in none.texts()[-1]
+    assert "next message here, mentioning me, or in a DM" in none.texts()[-1]
+    assert none.original is not None and none.original.flags & 64  # private
 
     fake_text = [(f"dog_{i}.jpg", dog_photo(i)) for i in range(3)] + [("notes.jpg", b"just some text\n" * 50)]
     text_file = await teach(fake_discord, guild, fake_text)
@@ -134,7 +100,9 @@ async def test_teach_settings_need_manage_server(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("via", ["attachments", "message"])
 async def test_teach_on_the_tiny_model_then_draw_my_dog(
+    via: str,
     fake_discord: FakeDiscord,
     guild: FakeGuild,
     start_bot: StartBot,
@@ -177,9 +145,16 @@ async def test_teach_on_the_tiny_model_then_draw_my_dog(
     try:
         assert await attach_teaching(service) is not None
         await start_bot(service)
-        asked = await teach(fake_discord, guild, [(f"dog_{i}.jpg", dog_photo(i)) for i in range(4)])
-        await fake_discord.wait_for(lambda: any(m.uploads for m in asked.followups), 300, "the preview")
-        history = asked.original.history if asked.original else []
+        files = [(f"dog_{i}.jpg", dog_photo(i)) for i in range(4)]
+        if via == "attachments":
+            asked = await teach(fake_discord, guild, files)
+            await fake_discord.wait_for(lambda: any(m.uploads for m in asked.followups), 300, "the preview")
+            history = asked.original.history if asked.original else []
+        else:  # `/teach name:dog`, then the photos in a message mentioning the bot
+            _, sent = await teach_by_message(fake_discord, guild, files)
+            answers = lambda: replies(fake_discord, sent)  # noqa: E731
+            await fake_discord.wait_for(lambda: any(m.uploads for m in answers()), 300, "the preview")
+            history = answers()[0].history
         assert any("Learning your dog: ▓" in t for t in history) and "I know your “dog” now" in history[-1]
 
         drawn = await fake_discord.slash(

@@ -2,12 +2,16 @@
 
 It speaks just enough of Discord's protocol for the sticker bot: the gateway handshake
 (HELLO → IDENTIFY → READY → GUILD_CREATE, heartbeats, sharding), test-injected dispatches
-(INTERACTION_CREATE, MESSAGE_REACTION_ADD) and the REST routes the bot calls. Every call is
-recorded, and checked against Discord's documented rules; a broken rule is answered the way
-Discord answers it (an error status and code) and noted in `violations`, which tests assert
-is empty. Faults (429 with Retry-After, 5xx, 403, Discord error codes) can be injected per route.
+(INTERACTION_CREATE, MESSAGE_REACTION_ADD, MESSAGE_CREATE for users' messages and DMs) and the
+REST routes the bot calls. MESSAGE_CREATE follows Discord's intent rules: no event without
+GUILD_MESSAGES / DIRECT_MESSAGES, and content and attachments only with MESSAGE_CONTENT, in a DM,
+or when the message mentions the bot; privileged intents the application was not granted close
+the gateway with 4014. Every call is recorded, and checked against Discord's documented rules; a
+broken rule is answered the way Discord answers it (an error status and code) and noted in
+`violations`, which tests assert is empty. Faults (429 with Retry-After, 5xx, 403, Discord error
+codes) can be injected per route.
 
-Attachments are checked as stickers (WebP with alpha): this bot uploads nothing else.
+Attachments are checked as stickers (WebP with alpha), or as PNG pictures (preview sheets).
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ MEMBER_PERMISSIONS = (
     VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | ADD_REACTIONS | USE_APPLICATION_COMMANDS
 )
 BOT_PERMISSIONS = MEMBER_PERMISSIONS | ATTACH_FILES | EMBED_LINKS | MANAGE_GUILD_EXPRESSIONS
+
+# Gateway intents (https://discord.com/developers/docs/events/gateway#gateway-intents)
+INTENT_GUILD_MEMBERS = 1 << 1
+INTENT_GUILD_PRESENCES = 1 << 8
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_DIRECT_MESSAGES = 1 << 12
+INTENT_MESSAGE_CONTENT = 1 << 15
+PRIVILEGED_INTENTS = INTENT_GUILD_MEMBERS | INTENT_GUILD_PRESENCES | INTENT_MESSAGE_CONTENT
 
 _COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
 _ids = itertools.count(1)
@@ -309,6 +321,10 @@ class GatewaySession:
     seq: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    @property
+    def intents(self) -> int:
+        return int((self.identify or {}).get("intents") or 0)
+
     def owns(self, guild_id: int | None) -> bool:
         if guild_id is None:
             return self.shard[0] == 0
@@ -357,6 +373,8 @@ class FakeDiscord:
         self._by_token: dict[str, FakeInteraction] = {}
         self.cdn: dict[int, Upload] = {}  # attachments users uploaded, served at /attachments/…
         self.cdn_downloads: list[int] = []
+        self.granted_intents = 0  # privileged intents enabled for the application (portal switches)
+        self.dm_channels: dict[int, FakeUser] = {}  # DM channel id -> the user the bot talks to
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -377,6 +395,7 @@ class FakeDiscord:
         r.add_post(f"{api}/webhooks/{{app}}/{{token}}", self._followup)
         r.add_route("*", f"{api}/webhooks/{{app}}/{{token}}/messages/{{mid}}", self._webhook_message)
         r.add_post(f"{api}/channels/{{cid}}/messages", self._create_message)
+        r.add_patch(f"{api}/channels/{{cid}}/messages/{{mid}}", self._edit_message)
         r.add_get(f"{api}/channels/{{cid}}", self._get_channel)
         r.add_get(f"{api}/guilds/{{gid}}", self._get_guild)
         r.add_get(f"{api}/guilds/{{gid}}/members/{{uid}}", self._get_member)
@@ -526,6 +545,57 @@ class FakeDiscord:
         }
         await self.dispatch("MESSAGE_REACTION_ADD", data, guild.id)
 
+    async def user_message(
+        self,
+        guild: FakeGuild | None,
+        user: FakeUser,
+        content: str = "",
+        files: list[tuple[str, bytes]] | None = None,
+        *,
+        mention_bot: bool = False,
+        channel_id: int | None = None,
+    ) -> tuple[FakeMessage, bool]:
+        """A user posts a message (guild None: a DM to the bot); returns it and whether the bot's
+        session got a MESSAGE_CREATE. Content and attachments reach the bot only the way Discord
+        lets them: in a DM, with the bot mentioned, or with the MESSAGE_CONTENT intent."""
+        if guild is None:
+            channel = next((c for c, u in self.dm_channels.items() if u.id == user.id), None) or snowflake()
+            self.dm_channels[channel] = user
+        else:
+            channel = channel_id or guild.channel_id
+        if mention_bot:
+            content = f"<@{self.bot.id}> {content}".strip()
+        msg = FakeMessage(snowflake(), channel, guild.id if guild else None, content, [], [], 0, user)
+        self.messages[msg.id] = msg
+        attachments = [
+            {
+                k: v
+                for k, v in self._attachment_payload(self.upload(name, data), channel).items()
+                if k != "ephemeral"
+            }
+            for name, data in files or []
+        ]
+        msg.uploads = [Upload(name, data, "image/jpeg") for name, data in files or []]
+        payload = {**msg.payload(), "attachments": attachments}
+        if mention_bot:
+            mentioned = self.bot.payload()
+            if guild is not None:
+                mentioned["member"] = {k: v for k, v in self.bot.member_payload().items() if k != "user"}
+            payload["mentions"] = [mentioned]
+        if guild is not None:
+            payload["member"] = {k: v for k, v in user.member_payload().items() if k != "user"}
+        needed = INTENT_GUILD_MESSAGES if guild is not None else INTENT_DIRECT_MESSAGES
+        targets = [
+            t for t in self.sessions if t.identify is not None and t.owns(msg.guild_id) and t.intents & needed
+        ]
+        if not targets:
+            return msg, False
+        readable = guild is None or mention_bot or targets[0].intents & INTENT_MESSAGE_CONTENT
+        if not readable:  # what Discord sends a bot without the message-content intent
+            payload.update(content="", attachments=[], embeds=[], components=[])
+        await self._send_dispatch(targets[0], "MESSAGE_CREATE", payload)
+        return msg, True
+
     async def dispatch(self, event: str, data: dict[str, Any], guild_id: int | None) -> None:
         targets = [s for s in self.sessions if s.identify is not None and s.owns(guild_id)]
         if not targets:
@@ -657,6 +727,9 @@ class FakeDiscord:
     async def _identify(self, session: GatewaySession, data: dict[str, Any]) -> None:
         if data.get("token") != self.token:
             await session.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        if int(data.get("intents") or 0) & PRIVILEGED_INTENTS & ~self.granted_intents:
+            await session.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         shard = data.get("shard") or [0, 1]
         session.shard = (int(shard[0]), int(shard[1]))
@@ -1057,10 +1130,10 @@ class FakeDiscord:
     async def _create_message(self, request: web.Request) -> web.Response:
         channel_id = int(request.match_info["cid"])
         guild = next((g for g in self.guilds.values() if channel_id in g.channel_ids), None)
-        if guild is None:
+        if guild is None and channel_id not in self.dm_channels:
             return _error(404, 10003, "Unknown Channel")
         payload, uploads = await self._read_message_body(request)
-        if uploads and not guild.bot_permissions & ATTACH_FILES:
+        if uploads and guild is not None and not guild.bot_permissions & ATTACH_FILES:
             return _error(403, 50013, "Missing Permissions")
         if self._check_message("message", payload, uploads):
             return _error(400, 50035, "Invalid Form Body")
@@ -1070,7 +1143,19 @@ class FakeDiscord:
             missing = target is None or target.deleted or target.channel_id != channel_id
             if missing and ref.get("fail_if_not_exists", True):
                 return _error(400, 50035, "Invalid Form Body: Unknown message")
-        msg = self._bot_message(channel_id, guild.id, payload, uploads)
+        msg = self._bot_message(channel_id, guild.id if guild else None, payload, uploads)
+        return _json(msg.payload())
+
+    async def _edit_message(self, request: web.Request) -> web.Response:
+        msg = self.messages.get(int(request.match_info["mid"]))
+        if msg is None or msg.deleted or msg.channel_id != int(request.match_info["cid"]):
+            return _error(404, 10008, "Unknown Message")
+        if msg.author.id != self.bot.id:
+            return _error(403, 50005, "Cannot edit a message authored by another user")
+        payload, uploads = await self._read_message_body(request)
+        if self._check_message("edit", payload, uploads):
+            return _error(400, 50035, "Invalid Form Body")
+        self._apply_edit(msg, payload, uploads)
         return _json(msg.payload())
 
     async def _get_channel(self, request: web.Request) -> web.Response:
