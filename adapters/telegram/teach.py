@@ -20,8 +20,9 @@ from adapters.telegram.commands import is_chat_admin
 from adapters.telegram.context import PLATFORM, TelegramContext
 from adapters.telegram.parsing import command_argument
 from adapters.telegram.render import send_text
-from bot.teaching import Photo, Teacher, TeachError, TeachProgress
+from bot.teaching import Photo, Teacher, TeachError, TeachProgress, TeachService
 from bot.teaching.names import clean_name
+from bot.teaching.wiring import teaching_of
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +48,40 @@ class TelegramTeach:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
-    def teaching(self):  # type: ignore[no-untyped-def]  # bot.teaching.TeachService | None
-        return getattr(self.ctx.service, "teaching", None)
+    def teaching(self) -> TeachService | None:
+        return teaching_of(self.ctx.service)
 
-    async def teach(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _asked(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> tuple[Message, TeachService] | None:
+        """The command's message and the teaching service; None when there is nothing to do (the
+        user is told when teaching is off)."""
         message = update.effective_message
         if message is None or message.from_user is None:
-            return
+            return None
         teaching = self.teaching
         if teaching is None:
             await send_text(context.bot, message.chat_id, message.message_id, TURNED_OFF)
+            return None
+        return message, teaching
+
+    async def _teacher(self, context: ContextTypes.DEFAULT_TYPE, message: Message, *, admin: bool) -> Teacher:
+        assert message.from_user is not None
+        is_admin = admin and await is_chat_admin(context, message.chat, message.from_user, message)
+        return Teacher(PLATFORM, str(message.chat_id), str(message.from_user.id), is_admin)
+
+    async def teach(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        asked = await self._asked(update, context)
+        if asked is None:
             return
+        message, teaching = asked
         try:
             name = clean_name(command_argument(message.text))
         except TeachError as err:
             await send_text(context.bot, message.chat_id, message.message_id, err.message)
             return
-        admin = await is_chat_admin(context, message.chat, message.from_user, message)
-        teacher = Teacher(PLATFORM, str(message.chat_id), str(message.from_user.id), admin)
+        teacher = await self._teacher(context, message, admin=True)
+        assert message.from_user is not None
         self._collecting[(message.chat_id, message.from_user.id)] = Collecting(name, teacher)
         cfg = teaching.config
         text = (
@@ -74,14 +91,11 @@ class TelegramTeach:
         await send_text(context.bot, message.chat_id, message.message_id, text)
 
     async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        if message is None or message.from_user is None:
+        asked = await self._asked(update, context)
+        if asked is None:
             return
-        teaching = self.teaching
-        if teaching is None:
-            await send_text(context.bot, message.chat_id, message.message_id, TURNED_OFF)
-            return
-        who = Teacher(PLATFORM, str(message.chat_id), str(message.from_user.id))
+        message, teaching = asked
+        who = await self._teacher(context, message, admin=False)
         arg = command_argument(message.text).strip()
         try:
             answer = await (teaching.forget_all(who) if arg.lower() == "all" else teaching.forget(who, arg))
@@ -91,15 +105,11 @@ class TelegramTeach:
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """`/teachsettings members off sharing server`: chat admins only (asked of the Bot API)."""
-        message = update.effective_message
-        if message is None or message.from_user is None:
+        asked = await self._asked(update, context)
+        if asked is None:
             return
-        teaching = self.teaching
-        if teaching is None:
-            await send_text(context.bot, message.chat_id, message.message_id, TURNED_OFF)
-            return
-        admin = await is_chat_admin(context, message.chat, message.from_user, message)
-        who = Teacher(PLATFORM, str(message.chat_id), str(message.from_user.id), admin)
+        message, teaching = asked
+        who = await self._teacher(context, message, admin=True)
         try:
             answer = await teaching.change_server_settings_from(who, command_argument(message.text))
         except TeachError as err:
