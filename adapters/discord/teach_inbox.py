@@ -47,14 +47,16 @@ class TeachInbox:
         except TeachError as err:
             await errors.tell(interaction, err.message, deferred_privately=True)
             return
-        self._waiting[interaction.user.id] = Waiting(
-            name, who, teaching, interaction.channel_id, time.monotonic() + WINDOW_S
-        )
+        now = time.monotonic()
+        for user_id in [u for u, w in self._waiting.items() if w.until < now]:
+            del self._waiting[user_id]
+        waiting = Waiting(name, who, teaching, interaction.channel_id, now + WINDOW_S)
+        self._waiting[interaction.user.id] = waiting
         cfg = teaching.config
-        where = "here, mentioning me, or" if interaction.guild_id is not None else "here"
+        where = "here, mentioning me, or in a DM to me" if interaction.guild_id is not None else "here"
         text = (
             f"Send me {cfg.min_photos}–{min(cfg.max_photos, 10)} clear photos of your {name} as attachments "
-            f"in your next message {where} in a DM to me, within {WINDOW_S / 60:.0f} minutes: "
+            f"in your next message {where}, within {WINDOW_S / 60:.0f} minutes: "
             "one subject, different angles."
         )
         await errors.tell(interaction, text, deferred_privately=True)

@@ -36,8 +36,10 @@ async def test_photos_in_a_message_mentioning_the_bot_teach_with_progress_and_pr
     await fake_discord.wait_for(lambda: trainer.calls != [], what="training")
     assert len(fake_discord.cdn_downloads) == 4
     [status] = replies(fake_discord, sent)
-    await fake_discord.wait_for(lambda: "Learning your dog: ▓" in status.content, what="the progress bar")
-    assert status.history[0].startswith("Got 4 photos") and status.channel_id == guild.channel_id
+    await fake_discord.wait_for(
+        lambda: any("Learning your dog: ▓" in t for t in status.history), what="the progress bar"
+    )
+    assert any(t.startswith("Got 4 photos") for t in status.history) and status.channel_id == guild.channel_id
 
     trainer.release.set()
     await fake_discord.wait_for(lambda: any(m.uploads for m in replies(fake_discord, sent)), what="preview")
@@ -151,3 +153,18 @@ async def test_the_fake_refuses_privileged_intents_not_granted(
         await ws.send_json({"op": 2, "d": {"token": fake_discord.token, "intents": intents}})
         closed = await ws.receive()
         assert closed.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4014
+
+
+async def test_teach_in_a_dm_then_photos_in_the_dm(
+    fake_discord: FakeDiscord, guild: FakeGuild, teach_bot: DiscordAdapter, trainer: StepTrainer
+) -> None:
+    user = guild.members[2]
+    asked = await fake_discord.slash(None, user, "teach", [option("name", "dog")])
+    await fake_discord.wait_answered(asked)
+    assert "in your next message here, within 5 minutes" in asked.texts()[-1]
+    sent, _ = await fake_discord.user_message(None, user, "", FILES)
+    await fake_discord.wait_for(
+        lambda: any("Got 4 photos" in t for m in replies(fake_discord, sent) for t in m.history),
+        what="the answer in the DM",
+    )
+    await fake_discord.wait_for(lambda: trainer.calls != [], what="training")
