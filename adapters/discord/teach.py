@@ -14,6 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -107,7 +108,7 @@ async def _download(attachment: discord.Attachment, limit: int) -> Photo | None:
         return Photo(attachment.filename, b"")  # refused by the photo checks, with its name
     try:
         return Photo(attachment.filename, await attachment.read())
-    except (discord.HTTPException, discord.NotFound) as exc:
+    except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
         log.warning("discord: could not download a teach photo: %s", exc)
         return None
 

@@ -97,6 +97,10 @@ class TeachInbox:
         except TeachError as err:
             await view.edit(err.message)
             return
+        except Exception:  # the reply must not stay at "Checking…"; the log has the details
+            log.exception("discord: teach from a message failed")
+            await view.edit("Something went wrong while checking the photos; please try again later.")
+            return
         await view.show(accepted)
 
 
