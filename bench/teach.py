@@ -8,8 +8,10 @@
 2. Fairness: 10 teaches at once from 3 servers (6 + 3 + 1, one user each) through `TeachService`
    with real SQLite and photo checks and a fast stand-in trainer (20 ms per job), with
    `max_concurrent` 1 and 2: the order jobs start in, and where each server's first job lands.
-The full-size SDXL architecture is not trained here: one fp32 LoRA step on a 2.6 B-parameter UNet
-needs ~10 GB and minutes per step on this shared CPU (see docs/using/teach.md).
+3. `--full-size`: LoRA training steps on the full SDXL-Turbo architecture with random weights (speed does
+   not depend on the weights' values) at 512 px, rank 8 — the settings a teach uses — in fp32 (what the
+   worker picks on a CPU without native bf16) and bf16 autocast where the CPU has it: s/step, the
+   projected training time of a default 400-step teach, and peak memory. Needs ~16 GB free.
 """
 
 from __future__ import annotations
@@ -70,6 +72,56 @@ async def bench_training(root: Path, steps: int) -> None:
             f"tiny model, {steps} steps, 64 px, 4 photos ({label}): {1 / per_step:.1f} steps/s "
             f"({per_step * 1000:.0f} ms/step), wall {wall:.1f} s per teach "
             f"(training {per_step * steps:.1f} s, the rest start-up, model load, encoding and writing)"
+        )
+
+
+def bench_fullsize_training(steps: int, checkpointing: bool, only: str | None = None) -> None:
+    """Time LoRA steps on the full architecture: fp32, then bf16 autocast where the CPU has it natively."""
+    import gc
+
+    import torch
+
+    from bench.report import peak_rss_mb
+    from generator.fullsize import build_fullsize_pipeline
+    from generator.model import cpu_has_native_bf16
+    from generator.training.lora_train import LoraTrainer, TrainSettings
+    from generator.training.objective import EncodedExamples
+
+    pipe = build_fullsize_pipeline("cpu", torch.float32)
+    pipe.vae = pipe.text_encoder = pipe.text_encoder_2 = None  # training runs on cached encodings
+    gc.collect()
+    photos = 4
+    generator = torch.Generator().manual_seed(0)
+    data = EncodedExamples(
+        latent_mean=torch.randn((photos, 4, 64, 64), generator=generator),
+        latent_std=torch.full((photos, 4, 64, 64), 0.05),
+        prompt_embeds=torch.randn((photos, 77, 2048), generator=generator),
+        pooled_embeds=torch.randn((photos, 1280), generator=generator),
+        weights=torch.ones(photos),
+        resolution=512,
+    )
+    precisions = ["no", "bf16"] if cpu_has_native_bf16() else ["no"]
+    if only is not None:
+        precisions = ["no" if only == "fp32" else "bf16"]
+    for precision in precisions:
+        settings = TrainSettings(
+            steps=steps, rank=8, precision=precision,  # type: ignore[arg-type]
+            gradient_checkpointing="on" if checkpointing else "off",
+        )  # fmt: skip
+        trainer = LoraTrainer(pipe, settings)
+        trainer.unet.train()
+        trainer._step(data)  # warm-up: allocator, first-call dispatch
+        began = time.perf_counter()
+        for _ in range(steps):
+            trainer._step(data)
+        per_step = (time.perf_counter() - began) / steps
+        trainer.remove_adapter()
+        label = "fp32" if precision == "no" else "bf16 autocast"
+        print(
+            f"full-size architecture, 512 px, rank 8, {label}, gradient checkpointing "
+            f"{'on' if checkpointing else 'off'}: {per_step:.1f} s/step ({1 / per_step:.3f} steps/s), "
+            f"a 400-step teach ≈ {per_step * 400 / 3600:.1f} h of training; "
+            f"peak RSS so far {peak_rss_mb() / 1024:.1f} GB"
         )
 
 
@@ -158,10 +210,17 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=20, help="training steps of the tiny teach (default 20)")
     parser.add_argument("--skip-training", action="store_true", help="only the queue fairness figures")
+    parser.add_argument("--full-size", action="store_true", help="only the full-size training figure")
+    parser.add_argument("--full-size-steps", type=int, default=2, help="timed full-size steps (default 2)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), help="full size: only this precision")
+    parser.add_argument("--checkpointing", action="store_true", help="full size: gradient checkpointing on")
     args = parser.parse_args()
     flags = [f for f in ("avx2", "avx512_bf16", "amx_bf16") if f in Path("/proc/cpuinfo").read_text()]
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; CPU flags: {' '.join(flags) or 'none'}")
-    asyncio.run(main_async(args))
+    if args.full_size:
+        bench_fullsize_training(args.full_size_steps, args.checkpointing, args.precision)
+    else:
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

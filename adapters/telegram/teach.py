@@ -21,7 +21,6 @@ from adapters.telegram.context import PLATFORM, TelegramContext
 from adapters.telegram.parsing import command_argument
 from adapters.telegram.render import send_text
 from bot.teaching import Photo, Teacher, TeachError, TeachProgress, TeachService
-from bot.teaching.names import clean_name
 from bot.teaching.wiring import teaching_of
 
 log = logging.getLogger(__name__)
@@ -75,12 +74,12 @@ class TelegramTeach:
         if asked is None:
             return
         message, teaching = asked
-        try:
-            name = clean_name(command_argument(message.text))
+        teacher = await self._teacher(context, message, admin=True)
+        try:  # refuse what needs no photos (not allowed here, one at a time, limits) before asking
+            name = await teaching.precheck(teacher, command_argument(message.text))
         except TeachError as err:
             await send_text(context.bot, message.chat_id, message.message_id, err.message)
             return
-        teacher = await self._teacher(context, message, admin=True)
         assert message.from_user is not None
         self._collecting[(message.chat_id, message.from_user.id)] = Collecting(name, teacher)
         cfg = teaching.config
