@@ -346,8 +346,7 @@ def _surface_cut(
     """Light paper backgrounds: judge pixels against a fitted background surface (see `surface`)."""
     h, w = rgb.shape[:2]
     sh, sw = small.shape[:2]
-    yy, xx = np.mgrid[0:sh, 0:sw]
-    key_surface = estimate.colour_at(yy.ravel(), xx.ravel(), (sh, sw)).reshape(sh, sw, 3)
+    key_surface = _key_surface(estimate, (sh, sw))
     hole_block = max(2, round(5 * min(h, w) / 512 / factor))
     grid_prior = None if prior is None else prior_on_grid(prior, small.shape[:2])
     split = split_surface(
@@ -382,6 +381,23 @@ def _surface_cut(
     return KeyResult(rgba=rgba, background=surface_estimate, fallback=False)
 
 
+def _key_surface(estimate: BackgroundEstimate, shape: tuple[int, int]) -> np.ndarray:
+    """The border's key colour (flat or its fitted gradient) at every pixel: HxWx3 float32.
+
+    Same values as `colour_at` on every pixel, with the coordinates built per row and column."""
+    h, w = shape
+    if estimate.gradient is None:
+        return np.broadcast_to(np.asarray(estimate.color, dtype=np.float32), (h, w, 3))
+    x = _normalised(np.arange(w), w)[None, :]
+    y = _normalised(np.arange(h), h)[:, None]
+    terms = np.empty((h, w, 4), dtype=np.float32)
+    terms[..., 0] = 1.0
+    terms[..., 1] = x
+    terms[..., 2] = y
+    terms[..., 3] = x * x + y * y
+    return (terms.reshape(-1, 4) @ estimate.gradient).astype(np.float32).reshape(h, w, 3)
+
+
 _ESTIMATE_FIELDS = ("color", "spread", "noise", "pixel_noise", "coverage", "gradient")
 
 
@@ -411,14 +427,18 @@ def _core_means(
     if radius > 7:
         raise ValueError("window too large for 16-bit lanes")
     h, w = core.shape
-    packed = np.zeros((h + 2 * radius, w + 2 * radius), dtype=np.int64)
-    inner = packed[radius : radius + h, radius : radius + w]
+    # Only the box around the given pixels (plus the window) is packed.
+    y0, y1 = max(int(ys.min()) - radius, 0), min(int(ys.max()) + radius + 1, h)
+    x0, x1 = max(int(xs.min()) - radius, 0), min(int(xs.max()) + radius + 1, w)
+    box_rgb, box_core = rgb[y0:y1, x0:x1], core[y0:y1, x0:x1]
+    packed = np.zeros((y1 - y0 + 2 * radius, x1 - x0 + 2 * radius), dtype=np.int64)
+    inner = packed[radius : radius + y1 - y0, radius : radius + x1 - x0]
     for channel in range(3):
-        inner |= (rgb[..., channel].astype(np.int64) * core) << (16 * channel)
-    inner |= core.astype(np.int64) << 48
+        inner |= (box_rgb[..., channel].astype(np.int64) * box_core) << (16 * channel)
+    inner |= box_core.astype(np.int64) << 48
     flat = packed.ravel()
-    stride = w + 2 * radius
-    base = (ys + radius) * stride + (xs + radius)
+    stride = x1 - x0 + 2 * radius
+    base = (ys - y0 + radius) * stride + (xs - x0 + radius)
     total = np.zeros(ys.shape, dtype=np.int64)
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
