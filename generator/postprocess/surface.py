@@ -19,6 +19,7 @@ One key colour with a wide tolerance eats the pale parts and keeps the shadow, s
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,8 +60,8 @@ class SurfaceSplit:
     subject: np.ndarray  # HxW bool
     core: np.ndarray  # HxW bool: pixels matching the surface (luminance and chroma)
     shadow: np.ndarray  # HxW bool: background pixels that are a shadow on the surface
-    surface: np.ndarray  # HxWx3 float32: the fitted background surface
-    local: np.ndarray  # HxWx3 float32: the background as seen (surface darkened by shadows)
+    surface: np.ndarray  # 3xHxW float32: the fitted background surface (colour planes)
+    local: LocalBackground  # the background as seen (surface darkened by shadows)
 
 
 def _cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
@@ -77,7 +78,7 @@ def _cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
 
 def _grid_surface(pixels: np.ndarray, certain: np.ndarray, cell: int) -> np.ndarray | None:
     """Fit the background surface: per-cell means of certain-background pixels, empty cells filled
-    from their neighbours, enlarged bilinearly to the image size (HxWx3 float32)."""
+    from their neighbours, enlarged bilinearly to the image size (3xHxW float32 colour planes)."""
     h, w = certain.shape
     gh, gw = -(-h // cell), -(-w // cell)
     counts = _cell_sums(certain, cell).astype(np.float32)
@@ -108,32 +109,24 @@ def _grid_surface(pixels: np.ndarray, certain: np.ndarray, cell: int) -> np.ndar
         valid = valid | fill
     grid = (smooth + residual).astype(np.float32)
     # Cell centres sit at (i + 0.5) * cell; a bilinear enlargement by `cell` puts them there.
-    tall = _enlarge(grid, axis=0, total=gh * cell, length=h)  # the small axis first: less to do
-    return _enlarge(tall, axis=1, total=gw * cell, length=w)
+    planes = np.ascontiguousarray(np.moveaxis(grid, -1, 0))  # 3 x gh x gw
+    return _enlargement(gh, cell, h) @ planes @ _enlargement(gw, cell, w).T
 
 
-def _enlarge(grid: np.ndarray, axis: int, total: int, length: int) -> np.ndarray:
-    """Bilinear enlargement of a small float32 grid along one axis to `total` (the first `length`),
-    with Pillow's taps (triangle weights, normalised, clipped at the edges), all channels at once:
-    every output mixes at most two neighbouring cells."""
-    size = grid.shape[axis]
-    center = (np.arange(length) + 0.5) * (size / total)
-    low = np.maximum((center - 1.0 + 0.5).astype(np.int64), 0)
-    high = np.minimum((center + 1.0 + 0.5).astype(np.int64), size)
-    first = _triangle(low - center + 0.5)
-    second = np.where(low + 1 < high, _triangle(low + 1 - center + 0.5), 0.0)
-    weight = first + second
-    shape = [1] * grid.ndim
-    shape[axis] = length
-    mixed = grid.take(low, axis=axis) * (first / weight).astype(np.float32).reshape(shape)
-    mixed += grid.take(np.minimum(low + 1, size - 1), axis=axis) * (second / weight).astype(
-        np.float32
-    ).reshape(shape)
-    return mixed
-
-
-def _triangle(x: np.ndarray) -> np.ndarray:
-    return np.maximum(1.0 - np.abs(x), 0.0)
+@functools.cache
+def _enlargement(size: int, factor: int, length: int) -> np.ndarray:
+    """The (length x size) float32 matrix of a bilinear enlargement by `factor`, as Pillow's resize
+    does it: cell centres at (i + 0.5) * factor, each output mixes the two cells around it, and the
+    outermost half cells hold the edge value."""
+    centre = (np.arange(length) + 0.5) / factor - 0.5  # in cells
+    low = np.clip(np.floor(centre).astype(np.int64), 0, size - 1)
+    high = np.minimum(low + 1, size - 1)
+    toward_high = np.clip(centre - low, 0.0, 1.0)
+    weights = np.zeros((length, size))
+    rows = np.arange(length)
+    np.add.at(weights, (rows, low), 1.0 - toward_high)
+    np.add.at(weights, (rows, high), toward_high)
+    return weights.astype(np.float32)
 
 
 def _luma(pixels: np.ndarray) -> np.ndarray:
@@ -146,13 +139,19 @@ class _Colour:
     Built once per image and compared many times, so the per-pixel conversion is not repeated for
     every comparison; planes keep each operation a plain contiguous pass."""
 
-    def __init__(self, pixels: np.ndarray, min_luma: float | None = None) -> None:
+    def __init__(self, pixels: np.ndarray, min_luma: float | None = None, planar: bool = False) -> None:
+        """`pixels`: HxWx3 (or Nx3), or 3xHxW colour planes when `planar`."""
         p = np.asarray(pixels, dtype=np.float32)
-        luma = p @ LUMA
+        if planar:
+            luma = LUMA[0] * p[0] + LUMA[1] * p[1] + LUMA[2] * p[2]
+            planes = p
+        else:
+            luma = p @ LUMA
+            planes = np.moveaxis(p, -1, 0)
         if min_luma is not None:
             np.maximum(luma, min_luma, out=luma)
         self.luma = luma
-        self.chroma = np.moveaxis(p, -1, 0) - luma
+        self.chroma = planes - luma
 
 
 def _shadow_terms(pixels: _Colour, surface: _Colour) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -216,21 +215,32 @@ def _box_mean_where(values: np.ndarray, weight: np.ndarray, radius: int) -> tupl
     return total / np.maximum(count, 1.0)[..., None], count
 
 
-def _local_background(pixels: np.ndarray, background: np.ndarray, surface: np.ndarray) -> np.ndarray:
-    """The background as seen around each pixel (HxWx3 float32): the mean of the background pixels
-    in its 7x7 window, or the surface where there are none.
+@dataclass(frozen=True)
+class LocalBackground:
+    """The background as seen around each pixel of the reduced image (surface darkened by shadows):
+    the mean of the background pixels in its 7x7 window, or the surface where there are none.
 
     The window sums are integers below 2^16, so the three channels and the count travel in the
-    16-bit lanes of one int64 per pixel: one box sum instead of four."""
-    h, w = background.shape
-    lanes = np.zeros((h, w, 4), dtype=np.uint16)
-    np.multiply(pixels, background[..., None], out=lanes[..., :3])
-    lanes[..., 3] = background
-    sums = box_sum(lanes.view(np.int64)[..., 0], 3)
-    totals = sums[..., None].view(np.uint16)
-    count = totals[..., 3].astype(np.float32)
-    local = totals[..., :3].astype(np.float32) / np.maximum(count, 1.0)[..., None]
-    return np.where((count > 0)[..., None], local, surface)
+    16-bit lanes of one int64 per pixel (one box sum instead of four); they become colours only
+    where asked for (the edge band)."""
+
+    sums: np.ndarray  # HxW int64: packed window sums of R, G, B and the count
+    surface: np.ndarray  # 3xHxW float32 colour planes
+
+    @classmethod
+    def of(cls, pixels: np.ndarray, background: np.ndarray, surface: np.ndarray) -> LocalBackground:
+        h, w = background.shape
+        lanes = np.zeros((h, w, 4), dtype=np.uint16)
+        np.multiply(pixels, background[..., None], out=lanes[..., :3])
+        lanes[..., 3] = background
+        return cls(sums=box_sum(lanes.view(np.int64)[..., 0], 3), surface=surface)
+
+    def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """The local background colour (Nx3 float32) at the given pixels of the reduced image."""
+        totals = self.sums[ys, xs][:, None].view(np.uint16)
+        count = totals[:, 3].astype(np.float32)
+        mean = totals[:, :3].astype(np.float32) / np.maximum(count, 1.0)[:, None]
+        return np.where((count > 0)[:, None], mean, self.surface[:, ys, xs].T)
 
 
 def split_surface(
@@ -244,7 +254,7 @@ def split_surface(
     prior: np.ndarray | None = None,
 ) -> SurfaceSplit | None:
     """Subject/background on the reduced image, starting from the border's key colour (`key_surface`:
-    HxWx3, the flat key or its fitted gradient) and the border's noise and spread.
+    3xHxW colour planes, the flat key or its fitted gradient) and the border's noise and spread.
 
     `prior` (HxW float32 in [0, 1] on the reduced grid, e.g. the generator's cross-attention for the
     subject) protects where it is confident: pixels there that look like paper (white on white) stay
@@ -263,7 +273,7 @@ def split_surface(
     # First paper: a border flood against the key in the same luminance/chroma terms, with room for
     # the blotches and shading the key's gradient does not follow, but no room in chroma (shading does
     # not change it, so a pale-blue cloud on pinkish paper stays out).
-    d_lum, _, d_chroma = _shadow_terms(colour, _Colour(key_surface, min_luma=1.0))
+    d_lum, _, d_chroma = _shadow_terms(colour, _Colour(key_surface, min_luma=1.0, planar=True))
     first = (
         (np.abs(d_lum) < max(2.2 * noise, 6.0, 1.2 * spread)) & (d_chroma < max(1.8 * noise, 4.0)) & ~edges
     )
@@ -274,7 +284,7 @@ def split_surface(
         surface = _grid_surface(small, certain, SURFACE_CELL)
         if surface is None:
             return None
-        d_lum, ratio, d_chroma = _shadow_terms(colour, _Colour(surface, min_luma=1.0))
+        d_lum, ratio, d_chroma = _shadow_terms(colour, _Colour(surface, min_luma=1.0, planar=True))
         neutral = d_chroma < t_chroma
         core = neutral & (np.abs(d_lum) < t_lum)
         if protected is not None:
@@ -315,7 +325,7 @@ def split_surface(
             seeds = block_corners(strict, hole_block)
             if seeds.any():
                 subject &= ~_small_holes(core & subject, seeds, int(subject.sum()))
-    local = _local_background(small, background, surface)
+    local = LocalBackground.of(small, background, surface)
     return SurfaceSplit(subject=subject, core=core, shadow=shadow, surface=surface, local=local)
 
 
