@@ -421,8 +421,9 @@ def _core_means(
     """Mean colour of the `core` pixels in the (2r+1)^2 window around each given pixel, and their count.
 
     The three channels and the count travel in the 16-bit lanes of one int64 per pixel (a window
-    sum stays below 2^16, so no lane carries into the next), so each window offset costs one
-    gather over the band pixels only.
+    sum stays below 2^16, so no lane carries into the next). Row sums come from a running sum along
+    each row (its wrap-around cancels in the difference), so each window row costs one gather over
+    the band pixels only.
     """
     if radius > 7:
         raise ValueError("window too large for 16-bit lanes")
@@ -431,17 +432,18 @@ def _core_means(
     y0, y1 = max(int(ys.min()) - radius, 0), min(int(ys.max()) + radius + 1, h)
     x0, x1 = max(int(xs.min()) - radius, 0), min(int(xs.max()) + radius + 1, w)
     box_rgb, box_core = rgb[y0:y1, x0:x1], core[y0:y1, x0:x1]
-    lanes = np.zeros((y1 - y0 + 2 * radius, x1 - x0 + 2 * radius, 4), dtype=np.uint16)
-    inner = lanes[radius : radius + y1 - y0, radius : radius + x1 - x0]
+    width = x1 - x0
+    # Rows padded by the window above and below; columns by the window plus one leading zero.
+    lanes = np.zeros((y1 - y0 + 2 * radius, width + 2 * radius + 1, 4), dtype=np.uint16)
+    inner = lanes[radius : radius + y1 - y0, radius + 1 : radius + 1 + width]
     np.multiply(box_rgb, box_core[..., None], out=inner[..., :3])
     inner[..., 3] = box_core
-    flat = lanes.view(np.int64).ravel()
-    stride = x1 - x0 + 2 * radius
-    base = (ys - y0 + radius) * stride + (xs - x0 + radius)
+    running = np.cumsum(lanes.view(np.int64)[..., 0], axis=1)
+    row_sums = (running[:, 2 * radius + 1 :] - running[:, :width]).ravel()  # (2r+1)-wide, centred
+    base = (ys - y0 + radius) * width + (xs - x0)
     total = np.zeros(ys.shape, dtype=np.int64)
     for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            total += flat[base + (dy * stride + dx)]
+        total += row_sums.take(base + dy * width)
     sums = total[:, None].view(np.uint16).astype(np.float32)
     count = sums[:, 3]
     return sums[:, :3] / np.maximum(count, 1.0)[:, None], count
@@ -453,23 +455,21 @@ def _strongest_neighbour(
     """For thin parts with no solid interior nearby: the colour of the subject pixel within 2 px
     that differs most from the key (the middle of a thin line)."""
     h, w = subject.shape
-    y0, y1 = max(0, int(ys.min()) - 2), min(h, int(ys.max()) + 3)
-    x0, x1 = max(0, int(xs.min()) - 2), min(w, int(xs.max()) + 3)
-    score = np.where(subject[y0:y1, x0:x1], _distance2(rgb[y0:y1, x0:x1], key), -1).ravel()
-    width = x1 - x0
-    rows = [(np.clip(ys + dy, y0, y1 - 1) - y0) * width for dy in range(-2, 3)]
-    cols = [np.clip(xs + dx, x0, x1 - 1) - x0 for dx in range(-2, 3)]
+    level = np.rint(np.asarray(key, dtype=np.float64)).astype(np.int32)
+    rows = [np.clip(ys + dy, 0, h - 1) * w for dy in range(-2, 3)]
+    cols = [np.clip(xs + dx, 0, w - 1) for dx in range(-2, 3)]
+    flat_rgb, flat_subject = rgb.reshape(-1, 3), subject.ravel()
     best = np.full(ys.shape, -2, dtype=np.int32)
-    best_at = np.zeros(ys.shape, dtype=np.int64)  # flat index in the box
+    best_at = np.zeros(ys.shape, dtype=np.int64)
     for row in rows:
         for col in cols:
             at = row + col
-            candidate = score.take(at)
+            offset = flat_rgb.take(at, axis=0).astype(np.int32) - level
+            candidate = np.where(flat_subject.take(at), (offset * offset).sum(axis=1, dtype=np.int32), -1)
             better = candidate > best
             np.copyto(best, candidate, where=better)
             np.copyto(best_at, at, where=better)
-    by, bx = np.divmod(best_at, width)
-    return rgb[by + y0, bx + x0].astype(np.float32)
+    return flat_rgb.take(best_at, axis=0).astype(np.float32)
 
 
 def _soft_edges(
