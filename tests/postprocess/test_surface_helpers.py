@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from generator.postprocess.background import _core_means
-from generator.postprocess.surface import LocalBackground, _enlargement
+from generator.postprocess.surface import LocalBackground, _enlarge
 
 
 def _window_mean(rgb: np.ndarray, weight: np.ndarray, y: int, x: int, radius: int) -> tuple[np.ndarray, int]:
@@ -24,7 +24,7 @@ def test_the_surface_enlargement_is_pillows_bilinear_resize(shape) -> None:
     grid = np.random.default_rng(gh).random((gh, gw)).astype(np.float32) * 255
     pillow = Image.fromarray(grid, "F").resize((gw * cell, gh * cell), Image.Resampling.BILINEAR)
     expected = np.asarray(pillow, dtype=np.float32)[:h, :w]
-    got = _enlargement(gh, cell, h) @ grid @ _enlargement(gw, cell, w).T
+    got = _enlarge(_enlarge(grid[None], 1, cell, h), 2, cell, w)[0]
     assert np.abs(got - expected).max() < 1e-3
 
 
