@@ -142,10 +142,6 @@ def _enlarge(planes: np.ndarray, axis: int, factor: int, length: int) -> np.ndar
     return mixed
 
 
-def _luma(pixels: np.ndarray) -> np.ndarray:
-    return (pixels.astype(np.float32) @ LUMA).astype(np.float32)
-
-
 class _Colour:
     """An image as float32 luminance and chroma planes (colour minus luminance, 3xHxW).
 
