@@ -13,14 +13,22 @@ scenes of the original tests (`generator.postprocess.synthetic`). Methods:
 Then the subject prior's cost inside generation: the tiny SDXL pipeline at 512x512 with and
 without the attention recorder. Timings are this thread's CPU time (robust on a shared machine)
 and wall time; both medians.
+
+`--against DIR` times the default cut-out of another checkout (e.g. `git worktree add /tmp/before
+<commit>`) side by side with this one in the same process, alternating call by call, so both see the
+same machine load: the way to show a speed change on a shared box.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib
 import json
+import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -66,6 +74,72 @@ def _time(run: Callable[[], object], repeats: int) -> tuple[float, float]:
         cpu.append((time.thread_time() - c0) * 1000)
         wall.append((time.perf_counter() - t0) * 1000)
     return statistics.median(cpu), statistics.median(wall)
+
+
+def machine_load() -> str:
+    """UTC time and load average, printed with every measurement (the box is shared)."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        load = "unknown"
+    return (
+        f"{now}; load average {load}; {os.cpu_count()} CPUs; OMP_NUM_THREADS={os.getenv('OMP_NUM_THREADS')}"
+    )
+
+
+def load_postprocess(root: Path) -> object:
+    """`generator.postprocess` as the checkout at `root` has it, imported beside this one (its
+    modules live only in the returned package; this checkout's stay in sys.modules)."""
+    ours = [name for name in sys.modules if name == "generator" or name.startswith("generator.")]
+    saved = {name: sys.modules.pop(name) for name in ours}
+    sys.path.insert(0, str(root))
+    try:
+        package = importlib.import_module("generator.postprocess")
+    finally:
+        sys.path.remove(str(root))
+        for name in [name for name in sys.modules if name == "generator" or name.startswith("generator.")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+    if not Path(str(package.__file__)).resolve().is_relative_to(root.resolve()):
+        raise SystemExit(f"{root} has no generator/postprocess package")
+    return package
+
+
+def compare_speed(other_root: Path, repeats: int) -> list[dict]:
+    """Default cut-out ms of another checkout vs this one, alternating call by call (same load)."""
+    import generator.postprocess as this
+
+    other = load_postprocess(other_root)
+    cases = {
+        "pale scene (bench image)": [pale_scene_set(seed=18)[0].image],
+        "pale scenes (all 16, seed 18)": [scene.image for scene in pale_scene_set(seed=18)],
+        "green screen (flat key)": [sticker_scene(seed=1, **FLAT_SCENES[1]).image],
+        "white (flat key)": [sticker_scene(seed=0, **FLAT_SCENES[0]).image],
+    }
+    rows = []
+    for name, images in cases.items():
+        times: dict[str, list[float]] = {"before": [], "after": []}
+        for round_ in range(repeats + 1):
+            for image in images:
+                for side, package in (("before", other), ("after", this)):
+                    options = package.StickerOptions(outline=0)  # type: ignore[attr-defined]
+                    started = time.thread_time()
+                    package.cutout(image, options)  # type: ignore[attr-defined]
+                    if round_:  # the first round warms up
+                        times[side].append((time.thread_time() - started) * 1000)
+        row = {"case": name, "calls": len(times["after"])}
+        for side, values in times.items():
+            row[f"{side}_median_ms"] = statistics.median(values)
+            row[f"{side}_p25_ms"] = float(np.percentile(values, 25))
+        row["ratio"] = row["after_median_ms"] / row["before_median_ms"]
+        rows.append(row)
+        print(
+            f"{name} | {row['before_median_ms']:.1f} ({row['before_p25_ms']:.1f}) | "
+            f"{row['after_median_ms']:.1f} ({row['after_p25_ms']:.1f}) | {row['ratio']:.2f}",
+            flush=True,
+        )
+    return rows
 
 
 def _with_prior(image: Image.Image, alpha: np.ndarray) -> Image.Image:
@@ -200,12 +274,30 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", default="18", help="pale scene sets by seed, e.g. 18,19,20 (default 18: the test set)"
     )
     parser.add_argument("--sheet", help="write the before/after sheet (PNG) to this path and stop")
+    parser.add_argument(
+        "--against",
+        metavar="DIR",
+        help="another checkout: time its default cut-out side by side with this one's and stop",
+    )
     args = parser.parse_args(argv)
     if args.sheet:
         print(make_sheet(Path(args.sheet)))
         return 0
     machine = cpu_flags()
     print(f"machine: {machine}; {platform.python_implementation()} {platform.python_version()}", flush=True)
+    print(f"when: {machine_load()}", flush=True)
+    out = Path(args.out)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    if args.against:
+        print(f"\ndefault cut-out, CPU ms per 512² call: median (25th percentile); before = {args.against}")
+        print("case | before | after | after/before")
+        rows = compare_speed(Path(args.against), args.repeats)
+        print(f"after: {machine_load()}")
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"cutout-speed-{stamp}.json"
+        path.write_text(json.dumps({"machine": machine, "against": args.against, "rows": rows}, indent=2))
+        print(f"figures written to {path}")
+        return 0
     seeds = tuple(int(part) for part in args.seeds.split(","))
     print(f"pale scenes: {16 * len(seeds)} (seeds {args.seeds})", flush=True)
     rows = score_methods(args.repeats, seeds)
@@ -228,9 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{cost['prior_ms_inside_generation']:.1f} ms; generation {cost['generate_ms_with_prior']:.0f} ms "
         f"with, {cost['generate_ms_without_prior']:.0f} ms without"
     )
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     path = out / f"cutout-{stamp}.json"
     path.write_text(
         json.dumps({"machine": machine, "methods": rows, "prior": cost}, indent=2), encoding="utf-8"

@@ -23,6 +23,7 @@ from generator.postprocess.errors import NoBackground, NoSubject
 from generator.postprocess.morphology import block_corners, border_mask, box_sum, dilate, erode, reconstruct
 from generator.postprocess.options import RGB, StickerOptions
 from generator.postprocess.surface import (
+    LocalBackground,
     is_light_neutral,
     mean3x3_at,
     prior_on_grid,
@@ -86,15 +87,15 @@ class BackgroundEstimate:
 class SurfaceEstimate(BackgroundEstimate):
     """A background estimate with the background as seen at every pixel (surface and shadows)."""
 
-    local: np.ndarray | None = None  # HxWx3 float32 on the image reduced by `local_factor`
+    local: LocalBackground | None = None  # on the image reduced by `local_factor`
     local_factor: int = 1
 
     def colour_at(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         if self.local is None:
             return super().colour_at(ys, xs, shape)
-        h, w = self.local.shape[:2]
+        h, w = self.local.sums.shape
         f = self.local_factor
-        return self.local[np.minimum(ys // f, h - 1), np.minimum(xs // f, w - 1)]
+        return self.local.at(np.minimum(ys // f, h - 1), np.minimum(xs // f, w - 1))
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,9 @@ def _fit_gradient(
             return None
         coef, *_ = np.linalg.lstsq(terms[inliers], border[inliers], rcond=None)
         residual = np.linalg.norm(terms @ coef - border, axis=1)
-        inliers = residual < tolerance
+        fitted, inliers = inliers, residual < tolerance
+        if np.array_equal(inliers, fitted):
+            break  # the same inliers would give the same fit again
     if coef is None:
         return None
     corners = _terms(np.array([-1, 1, -1, 1, 0], np.float32), np.array([-1, -1, 1, 1, 0], np.float32))
@@ -346,8 +349,7 @@ def _surface_cut(
     """Light paper backgrounds: judge pixels against a fitted background surface (see `surface`)."""
     h, w = rgb.shape[:2]
     sh, sw = small.shape[:2]
-    yy, xx = np.mgrid[0:sh, 0:sw]
-    key_surface = estimate.colour_at(yy.ravel(), xx.ravel(), (sh, sw)).reshape(sh, sw, 3)
+    key_surface = _key_surface(estimate, (sh, sw))
     hole_block = max(2, round(5 * min(h, w) / 512 / factor))
     grid_prior = None if prior is None else prior_on_grid(prior, small.shape[:2])
     split = split_surface(
@@ -371,7 +373,7 @@ def _surface_cut(
         ys, xs = np.nonzero(subject & dilate(~subject, factor + 1))
         matches = ~subject
         matches[ys, xs] = surface_match(
-            mean3x3_at(rgb, ys, xs), split.surface[ys // factor, xs // factor], estimate.pixel_noise / 2
+            mean3x3_at(rgb, ys, xs), split.surface[:, ys // factor, xs // factor].T, estimate.pixel_noise / 2
         )
         subject &= ~reconstruct(matches, ~subject)
     surface_estimate = SurfaceEstimate(
@@ -380,6 +382,19 @@ def _surface_cut(
     key = np.asarray(estimate.color, dtype=np.float32)
     rgba = _soft_edges(rgb, subject, key, surface_estimate, reach=max(EDGE_BAND, factor))
     return KeyResult(rgba=rgba, background=surface_estimate, fallback=False)
+
+
+def _key_surface(estimate: BackgroundEstimate, shape: tuple[int, int]) -> np.ndarray:
+    """The border's key colour (flat or its fitted gradient) at every pixel: 3xHxW float32 planes."""
+    h, w = shape
+    if estimate.gradient is None:
+        colour = np.asarray(estimate.color, dtype=np.float32)[:, None, None]
+        return np.broadcast_to(colour, (3, h, w))
+    x = _normalised(np.arange(w), w)[None, :]
+    y = _normalised(np.arange(h), h)[:, None]
+    radial = x * x + y * y
+    c0, cx, cy, cr = (g[:, None, None] for g in estimate.gradient)
+    return c0 + cx * x + cy * y + cr * radial
 
 
 _ESTIMATE_FIELDS = ("color", "spread", "noise", "pixel_noise", "coverage", "gradient")
@@ -405,28 +420,33 @@ def _core_means(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean colour of the `core` pixels in the (2r+1)^2 window around each given pixel, and their count.
 
-    The three channels and the count are packed in 16-bit lanes of one int64 per pixel (a window
-    sum stays below 2^16), so each window offset costs one gather over the band pixels only.
+    The three channels and the count travel in the 16-bit lanes of one int64 per pixel (a window
+    sum stays below 2^16, so no lane carries into the next). Row sums come from a running sum along
+    each row (its wrap-around cancels in the difference), so each window row costs one gather over
+    the band pixels only.
     """
     if radius > 7:
         raise ValueError("window too large for 16-bit lanes")
     h, w = core.shape
-    packed = np.zeros((h + 2 * radius, w + 2 * radius), dtype=np.int64)
-    inner = packed[radius : radius + h, radius : radius + w]
-    for channel in range(3):
-        inner |= (rgb[..., channel].astype(np.int64) * core) << (16 * channel)
-    inner |= core.astype(np.int64) << 48
-    flat = packed.ravel()
-    stride = w + 2 * radius
-    base = (ys + radius) * stride + (xs + radius)
+    # Only the box around the given pixels (plus the window) is packed.
+    y0, y1 = max(int(ys.min()) - radius, 0), min(int(ys.max()) + radius + 1, h)
+    x0, x1 = max(int(xs.min()) - radius, 0), min(int(xs.max()) + radius + 1, w)
+    box_rgb, box_core = rgb[y0:y1, x0:x1], core[y0:y1, x0:x1]
+    width = x1 - x0
+    # Rows padded by the window above and below; columns by the window plus one leading zero.
+    lanes = np.zeros((y1 - y0 + 2 * radius, width + 2 * radius + 1, 4), dtype=np.uint16)
+    inner = lanes[radius : radius + y1 - y0, radius + 1 : radius + 1 + width]
+    np.multiply(box_rgb, box_core[..., None], out=inner[..., :3])
+    inner[..., 3] = box_core
+    running = np.cumsum(lanes.view(np.int64)[..., 0], axis=1)
+    row_sums = (running[:, 2 * radius + 1 :] - running[:, :width]).ravel()  # (2r+1)-wide, centred
+    base = (ys - y0 + radius) * width + (xs - x0)
     total = np.zeros(ys.shape, dtype=np.int64)
     for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            total += flat[base + (dy * stride + dx)]
-    lanes = [(total >> (16 * lane)) & 0xFFFF for lane in range(4)]
-    count = lanes[3].astype(np.float32)
-    sums = np.stack(lanes[:3], axis=1).astype(np.float32)
-    return sums / np.maximum(count, 1.0)[:, None], count
+        total += row_sums.take(base + dy * width)
+    sums = total[:, None].view(np.uint16).astype(np.float32)
+    count = sums[:, 3]
+    return sums[:, :3] / np.maximum(count, 1.0)[:, None], count
 
 
 def _strongest_neighbour(
@@ -435,21 +455,21 @@ def _strongest_neighbour(
     """For thin parts with no solid interior nearby: the colour of the subject pixel within 2 px
     that differs most from the key (the middle of a thin line)."""
     h, w = subject.shape
-    y0, y1 = max(0, int(ys.min()) - 2), min(h, int(ys.max()) + 3)
-    x0, x1 = max(0, int(xs.min()) - 2), min(w, int(xs.max()) + 3)
-    score = np.where(subject[y0:y1, x0:x1], _distance2(rgb[y0:y1, x0:x1], key), -1)
+    level = np.rint(np.asarray(key, dtype=np.float64)).astype(np.int32)
+    rows = [np.clip(ys + dy, 0, h - 1) * w for dy in range(-2, 3)]
+    cols = [np.clip(xs + dx, 0, w - 1) for dx in range(-2, 3)]
+    flat_rgb, flat_subject = rgb.reshape(-1, 3), subject.ravel()
     best = np.full(ys.shape, -2, dtype=np.int32)
-    best_y, best_x = ys.copy(), xs.copy()
-    for dy in range(-2, 3):
-        for dx in range(-2, 3):
-            yy = np.clip(ys + dy, y0, y1 - 1)
-            xx = np.clip(xs + dx, x0, x1 - 1)
-            candidate = score[yy - y0, xx - x0]
+    best_at = np.zeros(ys.shape, dtype=np.int64)
+    for row in rows:
+        for col in cols:
+            at = row + col
+            offset = flat_rgb.take(at, axis=0).astype(np.int32) - level
+            candidate = np.where(flat_subject.take(at), (offset * offset).sum(axis=1, dtype=np.int32), -1)
             better = candidate > best
-            best = np.where(better, candidate, best)
-            best_y = np.where(better, yy, best_y)
-            best_x = np.where(better, xx, best_x)
-    return rgb[best_y, best_x].astype(np.float32)
+            np.copyto(best, candidate, where=better)
+            np.copyto(best_at, at, where=better)
+    return flat_rgb.take(best_at, axis=0).astype(np.float32)
 
 
 def _soft_edges(
@@ -462,9 +482,9 @@ def _soft_edges(
     band = (subject & near_background) | (background & dilate(subject, reach))
     core = subject & ~near_background
 
-    out = np.empty((h, w, 4), dtype=np.uint8)
-    out[..., :3] = rgb
-    out[..., 3] = subject.view(np.uint8) * 255
+    opaque = Image.fromarray(rgb)
+    opaque.putalpha(Image.fromarray(subject.view(np.uint8) * np.uint8(255)))
+    out = np.array(opaque)  # RGB + alpha interleaved by Pillow: cheaper than a strided numpy copy
     ys, xs = np.nonzero(band)
     if ys.size:
         fg_colour, count = _core_means(rgb, core, ys, xs, reach + CORE_WINDOW - EDGE_BAND)

@@ -53,7 +53,8 @@ class FloodMatter:
     name = "flood"
 
     def matte(self, image: Image.Image, options: StickerOptions, prior: np.ndarray | None = None) -> Matte:
-        result = key_background(np.asarray(image.convert("RGB")), options, prior)
+        rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() copies even RGB
+        result = key_background(np.asarray(rgb), options, prior)
         return Matte(
             image=Image.fromarray(result.rgba, "RGBA"),
             matter=self.name,

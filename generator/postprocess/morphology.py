@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-_MAX_SWEEPS = 256
-
 
 def _shift_or(mask: np.ndarray, radius: int, axis: int) -> np.ndarray:
     """OR of `mask` shifted by -radius..radius along one axis (a 1-D box dilation)."""
@@ -52,61 +50,97 @@ def block_corners(mask: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-class _Runs:
-    """Maximal runs of True along the rows of a mask, for filling whole runs at once."""
+class RunComponents:
+    """4-connected components of a mask, found on its row runs (union-find in a few numpy passes).
+
+    A run is a maximal stretch of set pixels in one row; runs in neighbouring rows that overlap are
+    joined. Components are found on the run graph (each root hooked to the smaller, then pointer
+    jumping), so the cost is a few whole-image passes plus work per run, whatever the paths' shapes.
+    Runs are kept as flat start/end indices: no per-pixel label image is built.
+    """
 
     def __init__(self, mask: np.ndarray) -> None:
-        h, w = mask.shape
-        padded = np.zeros((h, w + 1), dtype=bool)
-        padded[:, :w] = mask
-        flat = padded.ravel()
-        starts = np.empty_like(flat)
-        starts[0] = flat[0]
-        np.greater(flat[1:], flat[:-1], out=starts[1:])
-        self.starts = np.flatnonzero(starts)
-        run_id = np.cumsum(starts, dtype=np.int32) - 1
-        np.maximum(run_id, 0, out=run_id)
-        self.run_id = run_id.reshape(h, w + 1)[:, :w]
+        mask = np.asarray(mask, dtype=bool)
+        w = mask.shape[1]
         self.mask = mask
-        self.shape = (h, w)
+        starts = mask.copy()
+        starts[:, 1:] &= ~mask[:, :-1]
+        ends = mask.copy()
+        ends[:, :-1] &= ~mask[:, 1:]
+        self.starts = np.flatnonzero(starts)
+        self.ends = np.flatnonzero(ends) + 1
+        self.count = self.starts.size
+        # Edges: where a pixel and the one above are both set and one of the two starts a run there
+        # (along an overlap the pair of runs only changes where a run starts).
+        joined = mask[1:] & mask[:-1]
+        joined &= starts[1:] | starts[:-1]
+        below = np.flatnonzero(joined) + w
+        self.root = _union(self.count, self._run_of(below), self._run_of(below - w))
 
-    def fill(self, reached: np.ndarray) -> np.ndarray:
-        """Every run that holds a reached pixel becomes reached (reached must lie inside the mask)."""
-        if self.starts.size == 0:
-            return np.zeros(self.shape, dtype=bool)
-        h, w = self.shape
-        padded = np.zeros((h, w + 1), dtype=bool)
-        padded[:, :w] = reached
-        hit = np.logical_or.reduceat(padded.ravel(), self.starts)
-        return hit[self.run_id] & self.mask
+    def _run_of(self, flat_indices: np.ndarray) -> np.ndarray:
+        """The run holding each given (set) pixel."""
+        return np.searchsorted(self.starts, flat_indices, side="right") - 1
+
+    def sizes(self) -> np.ndarray:
+        """Pixel count of each component, indexed by its root run."""
+        return np.bincount(self.root, weights=self.ends - self.starts, minlength=self.count).astype(np.int64)
+
+    def roots_at(self, points: np.ndarray) -> np.ndarray:
+        """The root run of the component at each set pixel of `points` (row-major order)."""
+        return self.root[self._run_of(np.flatnonzero(points & self.mask))]
+
+    def select(self, roots: np.ndarray) -> np.ndarray:
+        """The pixels of the components with the given roots (HxW bool)."""
+        chosen = np.zeros(self.count, dtype=bool)
+        chosen[roots] = True
+        return self._paint(chosen[self.root])
+
+    def seeded(self, seeds: np.ndarray) -> np.ndarray:
+        """The components that hold a seed (HxW bool)."""
+        if self.count == 0:
+            return np.zeros(self.mask.shape, dtype=bool)
+        # Each reduceat segment is one run plus the gap after it, which holds no (masked) seed.
+        hit = np.logical_or.reduceat((seeds & self.mask).ravel(), self.starts)
+        chosen = np.zeros(self.count, dtype=bool)
+        chosen[self.root[hit]] = True
+        return self._paint(chosen[self.root])
+
+    def _paint(self, run_values: np.ndarray) -> np.ndarray:
+        """An HxW mask that is `run_values[i]` on run i and False between runs."""
+        n = self.count
+        bounds = np.empty(2 * n + 2, dtype=np.int64)
+        bounds[0], bounds[-1] = 0, self.mask.size
+        bounds[1:-1:2], bounds[2:-1:2] = self.starts, self.ends
+        values = np.zeros(2 * n + 1, dtype=bool)
+        values[1::2] = run_values
+        return np.repeat(values, np.diff(bounds)).reshape(self.mask.shape)
+
+
+def _union(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The root (smallest run id) of every run's component, given the edges (a, b)."""
+    parent = np.arange(n, dtype=np.int64)
+    while a.size:
+        pa, pb = parent[a], parent[b]
+        apart = pa != pb
+        if not apart.any():
+            break
+        a, b, pa, pb = a[apart], b[apart], pa[apart], pb[apart]
+        np.minimum.at(parent, np.maximum(pa, pb), np.minimum(pa, pb))
+        while True:  # pointer jumping: every run points at its root again
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+    return parent
 
 
 def reconstruct(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """The 4-connected components of `mask` that contain a seed (morphological reconstruction).
-
-    Alternates row and column sweeps; each sweep fills whole straight runs, so the number of
-    sweeps is the number of turns a path needs, not its length. Converges in a handful of sweeps
-    for real images; a pathological spiral stops at a fixed cap with a subset of the answer.
-    """
+    """The 4-connected components of `mask` that contain a seed (morphological reconstruction)."""
     mask = np.asarray(mask, dtype=bool)
     reached = np.asarray(seeds, dtype=bool) & mask
     if not reached.any():
         return reached
-    rows = _Runs(mask)
-    cols = _Runs(np.ascontiguousarray(mask.T))
-    count = np.count_nonzero(reached)
-    for sweep in range(2 * _MAX_SWEEPS):
-        if sweep % 2 == 0:
-            reached = rows.fill(reached)
-        else:
-            reached = np.ascontiguousarray(cols.fill(np.ascontiguousarray(reached.T)).T)
-        new_count = np.count_nonzero(reached)
-        # Once the state is closed under one direction, a sweep that adds nothing means it is
-        # closed under both: the components are complete.
-        if new_count == count and sweep > 0:
-            break
-        count = new_count
-    return reached
+    return RunComponents(mask).seeded(reached)
 
 
 def border_mask(shape: tuple[int, int], width: int = 1) -> np.ndarray:

@@ -19,12 +19,21 @@ One key colour with a wide tolerance eats the pale parts and keeps the shadow, s
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from generator.postprocess.morphology import block_corners, border_mask, box_sum, dilate, erode, reconstruct
+from generator.postprocess.morphology import (
+    RunComponents,
+    block_corners,
+    border_mask,
+    box_sum,
+    dilate,
+    erode,
+    reconstruct,
+)
 
 SURFACE_CELL = 16  # px of the reduced image per grid cell of the background surface
 SURFACE_FITS = 1
@@ -51,20 +60,29 @@ class SurfaceSplit:
     subject: np.ndarray  # HxW bool
     core: np.ndarray  # HxW bool: pixels matching the surface (luminance and chroma)
     shadow: np.ndarray  # HxW bool: background pixels that are a shadow on the surface
-    surface: np.ndarray  # HxWx3 float32: the fitted background surface
-    local: np.ndarray  # HxWx3 float32: the background as seen (surface darkened by shadows)
+    surface: np.ndarray  # 3xHxW float32: the fitted background surface (colour planes)
+    local: LocalBackground  # the background as seen (surface darkened by shadows)
+
+
+def _cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
+    """Integer sums of an HxW[xC] array over cell x cell blocks (edge cells padded with zeros)."""
+    h, w = values.shape[:2]
+    gh, gw = -(-h // cell), -(-w // cell)
+    if (gh * cell, gw * cell) != (h, w):
+        padded = np.zeros((gh * cell, gw * cell, *values.shape[2:]), dtype=values.dtype)
+        padded[:h, :w] = values
+        values = padded
+    rows = values.reshape(gh, cell, -1).sum(axis=1, dtype=np.int32)  # sum down each cell's rows
+    return rows.reshape(gh, gw, cell, *values.shape[2:]).sum(axis=2)
 
 
 def _grid_surface(pixels: np.ndarray, certain: np.ndarray, cell: int) -> np.ndarray | None:
     """Fit the background surface: per-cell means of certain-background pixels, empty cells filled
-    from their neighbours, enlarged bilinearly to the image size (HxWx3 float32)."""
+    from their neighbours, enlarged bilinearly to the image size (3xHxW float32 colour planes)."""
     h, w = certain.shape
     gh, gw = -(-h // cell), -(-w // cell)
-    pad_h, pad_w = gh * cell - h, gw * cell - w
-    weights = np.pad(certain.astype(np.float32), ((0, pad_h), (0, pad_w)))
-    values = np.pad(pixels.astype(np.float32), ((0, pad_h), (0, pad_w), (0, 0)))
-    counts = weights.reshape(gh, cell, gw, cell).sum(axis=(1, 3))
-    sums = (values * weights[..., None]).reshape(gh, cell, gw, cell, 3).sum(axis=(1, 3))
+    counts = _cell_sums(certain, cell).astype(np.float32)
+    sums = _cell_sums(pixels * certain[..., None], cell).astype(np.float32)
     valid = counts >= 0.2 * cell * cell
     if valid.sum() < 8:
         return None
@@ -77,78 +95,116 @@ def _grid_surface(pixels: np.ndarray, certain: np.ndarray, cell: int) -> np.ndar
     coef, *_ = np.linalg.lstsq(terms[valid], grid[valid], rcond=None)
     smooth = terms @ coef
     residual = np.where(valid[..., None], grid - smooth, 0.0)
+    padded_res = np.zeros((gh + 2, gw + 2, 3), dtype=residual.dtype)
+    padded_valid = np.zeros((gh + 2, gw + 2), dtype=np.float32)
     for _ in range(gh + gw):
         if valid.all():
             break
-        padded_res = np.pad(residual, ((1, 1), (1, 1), (0, 0)))
-        padded_valid = np.pad(valid.astype(np.float32), 1)
+        padded_res[1:-1, 1:-1] = residual
+        padded_valid[1:-1, 1:-1] = valid
         total = sum(padded_res[a : a + gh, b : b + gw] for a in range(3) for b in range(3))
         number = sum(padded_valid[a : a + gh, b : b + gw] for a in range(3) for b in range(3))
         fill = ~valid & (number > 0)
         residual[fill] = 0.5 * total[fill] / number[fill][:, None]  # fades with distance from the known
         valid = valid | fill
     grid = (smooth + residual).astype(np.float32)
-    # Cell centres sit at (i + 0.5) * cell; a bilinear resize of the grid to gh*cell puts them there.
-    channels = [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(grid[..., c]), "F").resize(
-                (gw * cell, gh * cell), Image.Resampling.BILINEAR
-            ),
-            dtype=np.float32,
-        )[:h, :w]
-        for c in range(3)
-    ]
-    return np.stack(channels, axis=-1)
+    # Cell centres sit at (i + 0.5) * cell; a bilinear enlargement by `cell` puts them there.
+    planes = np.moveaxis(grid, -1, 0)  # 3 x gh x gw
+    tall = _enlarge(planes, axis=1, factor=cell, length=h)  # 3 x h x gw: small
+    return _enlarge(tall, axis=2, factor=cell, length=w)
 
 
-def _luma(pixels: np.ndarray) -> np.ndarray:
-    return (pixels.astype(np.float32) @ LUMA).astype(np.float32)
+@functools.cache
+def _taps(size: int, factor: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear enlargement by `factor` as Pillow's resize does it: cell centres at (i + 0.5) *
+    factor, each output mixes the two cells around it, the outermost half cells hold the edge value.
+    Returns (low cell, high cell, low weight, high weight) per output (float32 weights)."""
+    centre = (np.arange(length) + 0.5) / factor - 0.5  # in cells
+    low = np.clip(np.floor(centre).astype(np.int64), 0, size - 1)
+    high = np.minimum(low + 1, size - 1)
+    toward_high = np.clip(centre - low, 0.0, 1.0)
+    return low, high, (1.0 - toward_high).astype(np.float32), toward_high.astype(np.float32)
 
 
-def _shadow_terms(pixels: np.ndarray, surface: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(luminance difference, luminance ratio, chroma difference) of each pixel against the surface.
+def _enlarge(planes: np.ndarray, axis: int, factor: int, length: int) -> np.ndarray:
+    """Enlarge float32 colour planes along one axis (1: rows, 2: columns) with `_taps`.
+
+    Gathers and multiplies along contiguous rows: no BLAS call, whose threads would wait for a
+    busy second core, and no 3-wide inner loop."""
+    low, high, w_low, w_high = _taps(planes.shape[axis], factor, length)
+    shape = [1, 1, 1]
+    shape[axis] = length
+    mixed = planes.take(low, axis=axis)
+    mixed *= w_low.reshape(shape)
+    other = planes.take(high, axis=axis)
+    other *= w_high.reshape(shape)
+    mixed += other
+    return mixed
+
+
+class _Colour:
+    """An image as float32 luminance and chroma planes (colour minus luminance, 3xHxW).
+
+    Built once per image and compared many times, so the per-pixel conversion is not repeated for
+    every comparison; planes keep each operation a plain contiguous pass."""
+
+    def __init__(self, pixels: np.ndarray, min_luma: float | None = None, planar: bool = False) -> None:
+        """`pixels`: HxWx3 (or Nx3), or 3xHxW colour planes when `planar`."""
+        p = np.asarray(pixels, dtype=np.float32)
+        if planar:
+            luma = LUMA[0] * p[0] + LUMA[1] * p[1] + LUMA[2] * p[2]
+            planes = p
+        else:
+            luma = p @ LUMA
+            planes = np.moveaxis(p, -1, 0)
+        if min_luma is not None:
+            np.maximum(luma, min_luma, out=luma)
+        self.luma = luma
+        self.chroma = planes - luma
+
+
+def _shadow_terms(pixels: _Colour, surface: _Colour) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(luminance difference, luminance ratio, chroma difference) of each pixel against the surface
+    (`surface` built with min_luma=1).
 
     Chroma is the colour minus its luminance; a shadow scales the paper's colour, so its chroma is
     the paper's scaled by the same ratio. The chroma difference is measured against that, so it is
     near zero for paper and shadow alike and large for a cream or pale-blue subject.
     """
-    p = pixels.astype(np.float32)
-    y_p = _luma(p)
-    y_s = np.maximum(_luma(surface), 1.0)
-    ratio = y_p / y_s
-    chroma_p = p - y_p[..., None]
-    chroma_s = surface - y_s[..., None]
-    diff = chroma_p - ratio[..., None] * chroma_s
-    return y_p - y_s, ratio, np.sqrt((diff * diff).sum(axis=-1))
+    ratio = pixels.luma / surface.luma
+    diff = ratio * surface.chroma
+    np.subtract(pixels.chroma, diff, out=diff)
+    np.multiply(diff, diff, out=diff)
+    distance = diff[0] + diff[1]
+    distance += diff[2]
+    return pixels.luma - surface.luma, ratio, np.sqrt(distance, out=distance)
 
 
-def _sharpness(pixels: np.ndarray) -> np.ndarray:
+def _sharpness(luma: np.ndarray) -> np.ndarray:
     """How sharp the local luminance structure is: |4p - sum of 4 neighbours| (a Laplacian).
 
     A soft shadow (a Gaussian profile several px wide) scores low, an outline's step high."""
-    y = np.pad(_luma(pixels), 1, mode="edge")
+    y = np.pad(luma, 1, mode="edge")
     lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
     return np.abs(lap)
 
 
-def _small_holes(holes: np.ndarray, seeds: np.ndarray, subject_area: int) -> np.ndarray:
-    """The hole regions no larger than HOLE_MAX_SHARE of the subject (holes included).
+def _small_holes(paper: np.ndarray, seeds: np.ndarray, subject_area: int) -> np.ndarray:
+    """The regions of `paper` that hold a seed and are no larger than HOLE_MAX_SHARE of the subject
+    (holes included); the first MAX_HOLE_REGIONS such regions in row-major order of their seeds.
 
     A large enclosed region that matches the paper is far more often a white body inside its outline
     (a llama's fleece) than a hole; a real hole (a donut's, the gap under an arm) is small."""
-    limit = HOLE_MAX_SHARE * (subject_area + int(holes.sum()))
-    kept = np.zeros_like(holes)
-    remaining = seeds & holes
-    for _ in range(MAX_HOLE_REGIONS):
-        if not remaining.any():
-            break
-        first = np.zeros_like(holes)
-        first.flat[int(np.flatnonzero(remaining)[0])] = True
-        region = reconstruct(holes, first)
-        if region.sum() <= limit:
-            kept |= region
-        remaining &= ~region
-    return kept
+    regions = RunComponents(paper)
+    roots = regions.roots_at(seeds)
+    if roots.size == 0:
+        return np.zeros_like(paper)
+    unique, first = np.unique(roots, return_index=True)
+    ordered = unique[np.argsort(first)]
+    sizes = regions.sizes()
+    limit = HOLE_MAX_SHARE * (subject_area + int(sizes[ordered].sum()))
+    examined = ordered[:MAX_HOLE_REGIONS]
+    return regions.select(examined[sizes[examined] <= limit])
 
 
 def _neighbours(mask: np.ndarray) -> np.ndarray:
@@ -168,6 +224,34 @@ def _box_mean_where(values: np.ndarray, weight: np.ndarray, radius: int) -> tupl
     return total / np.maximum(count, 1.0)[..., None], count
 
 
+@dataclass(frozen=True)
+class LocalBackground:
+    """The background as seen around each pixel of the reduced image (surface darkened by shadows):
+    the mean of the background pixels in its 7x7 window, or the surface where there are none.
+
+    The window sums are integers below 2^16, so the three channels and the count travel in the
+    16-bit lanes of one int64 per pixel (one box sum instead of four); they become colours only
+    where asked for (the edge band)."""
+
+    sums: np.ndarray  # HxW int64: packed window sums of R, G, B and the count
+    surface: np.ndarray  # 3xHxW float32 colour planes
+
+    @classmethod
+    def of(cls, pixels: np.ndarray, background: np.ndarray, surface: np.ndarray) -> LocalBackground:
+        h, w = background.shape
+        lanes = np.zeros((h, w, 4), dtype=np.uint16)
+        np.multiply(pixels, background[..., None], out=lanes[..., :3])
+        lanes[..., 3] = background
+        return cls(sums=box_sum(lanes.view(np.int64)[..., 0], 3), surface=surface)
+
+    def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """The local background colour (Nx3 float32) at the given pixels of the reduced image."""
+        totals = self.sums[ys, xs][:, None].view(np.uint16)
+        count = totals[:, 3].astype(np.float32)
+        mean = totals[:, :3].astype(np.float32) / np.maximum(count, 1.0)[:, None]
+        return np.where((count > 0)[:, None], mean, self.surface[:, ys, xs].T)
+
+
 def split_surface(
     small: np.ndarray,
     key_surface: np.ndarray,
@@ -179,7 +263,7 @@ def split_surface(
     prior: np.ndarray | None = None,
 ) -> SurfaceSplit | None:
     """Subject/background on the reduced image, starting from the border's key colour (`key_surface`:
-    HxWx3, the flat key or its fitted gradient) and the border's noise and spread.
+    3xHxW colour planes, the flat key or its fitted gradient) and the border's noise and spread.
 
     `prior` (HxW float32 in [0, 1] on the reduced grid, e.g. the generator's cross-attention for the
     subject) protects where it is confident: pixels there that look like paper (white on white) stay
@@ -192,12 +276,13 @@ def split_surface(
     # Outlines: a Laplacian well above the noise, isolated noise pixels dropped. A thin outline
     # that the reduction has lightened to near-paper still has a sharp profile, so no flood crosses
     # it into a white fleece or face.
-    edges = _sharpness(small) > max(3.0 * noise, 8.0)
+    colour = _Colour(small)
+    edges = _sharpness(colour.luma) > max(3.0 * noise, 8.0)
     edges &= _neighbours(edges) >= 2
     # First paper: a border flood against the key in the same luminance/chroma terms, with room for
     # the blotches and shading the key's gradient does not follow, but no room in chroma (shading does
     # not change it, so a pale-blue cloud on pinkish paper stays out).
-    d_lum, _, d_chroma = _shadow_terms(small, key_surface)
+    d_lum, _, d_chroma = _shadow_terms(colour, _Colour(key_surface, min_luma=1.0, planar=True))
     first = (
         (np.abs(d_lum) < max(2.2 * noise, 6.0, 1.2 * spread)) & (d_chroma < max(1.8 * noise, 4.0)) & ~edges
     )
@@ -208,7 +293,7 @@ def split_surface(
         surface = _grid_surface(small, certain, SURFACE_CELL)
         if surface is None:
             return None
-        d_lum, ratio, d_chroma = _shadow_terms(small, surface)
+        d_lum, ratio, d_chroma = _shadow_terms(colour, _Colour(surface, min_luma=1.0, planar=True))
         neutral = d_chroma < t_chroma
         core = neutral & (np.abs(d_lum) < t_lum)
         if protected is not None:
@@ -240,35 +325,37 @@ def split_surface(
         # each pixel within the noise, and the 7x7 mean luminance of the paper-like pixels around it
         # within HOLE_LEVEL of the surface (averaging removes the noise, so a white fleece 5 levels
         # above the paper does not pass).
-        strict = core & (np.abs(d_lum) < 0.6 * t_lum) & (d_chroma < 0.8 * t_chroma)
-        level, count = _box_mean_where(d_lum[..., None], core, 3)
-        strict &= (np.abs(level[..., 0]) < max(HOLE_LEVEL, 0.25 * t_lum)) & (count >= 25)
+        strict = core & subject & (np.abs(d_lum) < 0.6 * t_lum) & (d_chroma < 0.8 * t_chroma)
         if protected is not None:
             strict &= ~protected
-        seeds = block_corners(strict & subject, hole_block)
-        if seeds.any():
-            subject &= ~_small_holes(reconstruct(core & subject, seeds), seeds, int(subject.sum()))
-    local, count = _box_mean_where(small, background, 3)
-    local = np.where((count > 0)[..., None], local, surface)
+        if block_corners(strict, hole_block).any():  # the level test can only remove seeds: skip if none
+            level, count = _box_mean_where(d_lum[..., None], core, 3)
+            strict &= (np.abs(level[..., 0]) < max(HOLE_LEVEL, 0.25 * t_lum)) & (count >= 25)
+            seeds = block_corners(strict, hole_block)
+            if seeds.any():
+                subject &= ~_small_holes(core & subject, seeds, int(subject.sum()))
+    local = LocalBackground.of(small, background, surface)
     return SurfaceSplit(subject=subject, core=core, shadow=shadow, surface=surface, local=local)
 
 
 def surface_match(pixels: np.ndarray, surface: np.ndarray, noise: float) -> np.ndarray:
     """Pixels that match the surface in luminance and chroma (the `core` test of `split_surface`)."""
     noise = max(noise, 1.0)
-    d_lum, _, d_chroma = _shadow_terms(pixels, surface)
+    d_lum, _, d_chroma = _shadow_terms(_Colour(pixels), _Colour(surface, min_luma=1.0))
     return (d_chroma < max(1.8 * noise, 4.0)) & (np.abs(d_lum) < max(2.2 * noise, 6.0))
 
 
 def mean3x3_at(rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """The 3x3 mean colour (Nx3 float32) around the given pixels (edges clamped), noise halved."""
     h, w = rgb.shape[:2]
-    total = np.zeros((ys.size, 3), dtype=np.float32)
-    for dy in (-1, 0, 1):
-        yy = np.clip(ys + dy, 0, h - 1)
-        for dx in (-1, 0, 1):
-            total += rgb[yy, np.clip(xs + dx, 0, w - 1)]
-    return total / 9.0
+    flat = rgb.reshape(-1, 3)
+    rows = [np.clip(ys + dy, 0, h - 1) * w for dy in (-1, 0, 1)]
+    cols = [np.clip(xs + dx, 0, w - 1) for dx in (-1, 0, 1)]
+    total = np.zeros((ys.size, 3), dtype=np.int32)
+    for row in rows:
+        for col in cols:
+            total += flat.take(row + col, axis=0)
+    return total.astype(np.float32) / 9.0
 
 
 def prior_on_grid(prior: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

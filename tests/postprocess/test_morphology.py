@@ -5,7 +5,14 @@ from collections import deque
 import numpy as np
 import pytest
 
-from generator.postprocess.morphology import border_mask, dilate, distance_to, erode, reconstruct
+from generator.postprocess.morphology import (
+    RunComponents,
+    border_mask,
+    dilate,
+    distance_to,
+    erode,
+    reconstruct,
+)
 
 
 def _bfs(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -70,3 +77,18 @@ def test_dilate_and_erode_are_square() -> None:
     mask[5, 5] = True
     assert dilate(mask, 2).sum() == 25
     assert erode(dilate(mask, 2), 2).sum() == 1
+
+
+def test_run_components_sizes_and_roots_match_breadth_first_fill() -> None:
+    rng = np.random.default_rng(11)
+    mask = rng.random((60, 80)) < 0.55
+    regions = RunComponents(mask)
+    sizes = regions.sizes()
+    ys, xs = np.nonzero(mask)
+    for y, x in zip(ys[::97], xs[::97], strict=True):
+        point = np.zeros_like(mask)
+        point[y, x] = True
+        component = _bfs(mask, point)
+        (root,) = regions.roots_at(point)
+        assert sizes[root] == component.sum()
+        assert np.array_equal(regions.select(np.array([root])), component)
