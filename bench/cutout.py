@@ -149,16 +149,31 @@ def _with_prior(image: Image.Image, alpha: np.ndarray) -> Image.Image:
     return copy
 
 
+METHODS: dict[str, tuple[StickerOptions, bool]] = {  # name: (options, with the 32x32 subject prior)
+    "flood (default)": (StickerOptions(outline=0), False),
+    "flood, single key (before)": (StickerOptions(outline=0, surface=False), False),
+    "flood + 32x32 prior": (StickerOptions(outline=0), True),
+}
+
+
+def method_speeds(repeats: int) -> list[tuple[str, float, float]]:
+    """(method, pale-scene CPU ms, flat-key CPU ms) per 512² cut-out: the figures `python -m bench` prints."""
+    pale = pale_scene_set(seed=18)[0]
+    flat = sticker_scene(seed=1, **FLAT_SCENES[1])
+    rows = []
+    for name, (options, prior) in METHODS.items():
+        image = _with_prior(pale.image, pale.alpha) if prior else pale.image
+        pale_cpu, _ = _time(lambda image=image, o=options: cutout(image, o), repeats)
+        flat_cpu, _ = _time(lambda o=options: cutout(flat.image, o), repeats)
+        rows.append((name, pale_cpu, flat_cpu))
+    return rows
+
+
 def score_methods(repeats: int, seeds: tuple[int, ...] = (18,)) -> list[dict]:
     pale = [scene for seed in seeds for scene in pale_scene_set(seed=seed)]
     flat = [sticker_scene(seed=i, **kwargs) for i, kwargs in enumerate(FLAT_SCENES)]
-    methods = {
-        "flood (default)": (StickerOptions(outline=0), False),
-        "flood, single key (before)": (StickerOptions(outline=0, surface=False), False),
-        "flood + 32x32 prior": (StickerOptions(outline=0), True),
-    }
     rows = []
-    for name, (options, prior) in methods.items():
+    for name, (options, prior) in METHODS.items():
         ious, fringes, shadows = [], [], []
         for scene in pale:
             image = _with_prior(scene.image, scene.alpha) if prior else scene.image

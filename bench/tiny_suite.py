@@ -287,6 +287,12 @@ def _postprocess(report: Report, opts: TinyOptions) -> None:
         "ms",
         note=f"flood matting + {OUTLINE_PX}px outline + WebP, median size {median(sizes) / 1000:.0f} kB",
     )
+    from bench.cutout import method_speeds
+
+    for method, pale_ms, flat_ms in method_speeds(repeats=7):
+        target = "<= 40" if method.endswith("(default)") else ""
+        report.add("cutout", f"{method}: pale scene, CPU ms per 512²", pale_ms, "ms", target)
+        report.add("cutout", f"{method}: flat key, CPU ms per 512²", flat_ms, "ms", target)
 
 
 # --------------------------------------------------------------------------- bot round trip
