@@ -136,7 +136,11 @@ async def test_real_engine_diffusion_in_chat(
 ):
     config = tiny_config(tmp_path, tiny_model_dir, tiny_styles)
     model = config.model.model_copy(update={"motion_adapter": str(tiny_adapter)})
-    app = App(config.model_copy(update={"model": model}), adapter_modules={"web": FakeAdapterModule()})
+    engine = config.engine.model_copy(update={"timeout_s": 300.0})  # a shared 2-core box can be slow
+    app = App(
+        config.model_copy(update={"model": model, "engine": engine}),
+        adapter_modules={"web": FakeAdapterModule()},
+    )
     await app.start()
     try:
         service = app.service
