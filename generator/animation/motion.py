@@ -317,6 +317,7 @@ def _draw(
     and `Image.paste` call) so that each band costs no Python-level image objects."""
     frame = Image.new("RGBa", (canvas, canvas))
     inverse = np.linalg.inv(forward)
+    a, b, c, d, e, f = (float(v) for v in inverse[:2].ravel())
     separable = forward[0, 1] == 0.0 and forward[1, 0] == 0.0 and forward[0, 0] > 0 and forward[1, 1] > 0
     target = frame.im
     for x0, y0, x1, y1 in cover.bands(forward, canvas):
@@ -328,10 +329,8 @@ def _draw(
         )
         if separable and box[0] >= 0 and box[1] >= 0 and box[2] <= sprite.width and box[3] <= sprite.height:
             target.paste(sprite.im.resize((x1 - x0, y1 - y0), resample, box), (x0, y0, x1, y1))
-        else:
-            shift = np.eye(3)
-            shift[:2, 2] = (x0, y0)
-            data = tuple((inverse @ shift)[:2].ravel())
+        else:  # the inverse affine with the band's origin (x0, y0) moved to (0, 0)
+            data = (a, b, a * x0 + b * y0 + c, d, e, d * x0 + e * y0 + f)
             # into the band in place; fill=1: pixels mapped from outside the sprite become transparent
             target.transform((x0, y0, x1, y1), sprite.im, Image.Transform.AFFINE, data, resample, 1)
     return frame.convert("RGBA")
