@@ -98,7 +98,7 @@ class ModelConfig(Section):
         ge=0,
         le=1,
         description="diffusion animations start from the static sticker, re-drawing this share of the noise "
-        "schedule (image-to-video); 0 = from pure noise (text-to-video)",
+        "schedule (image-to-video); 0 (or 1) = from pure noise (text-to-video)",
     )
     subject_prior: bool = Field(
         True, description="record the subject's cross-attention as a cut-out prior (not with compile)"

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-sdxl-beta"
 MIN_FRAMES, MAX_FRAMES = 8, 16
 DEFAULT_FRAMES = 8
-DEFAULT_FROM_STATIC_STRENGTH = 0.6  # the share of the noise schedule re-drawn from the static sticker
 
 
 def build_tiny_motion_adapter(seed: int = 0) -> MotionAdapter:
@@ -152,8 +151,8 @@ class ClipDiffuser:
         strength: float = 0.0,
     ) -> list[Image.Image]:
         """RGB frames of one clip; the same prompt and seed as the static sticker. With `start` (the
-        static sticker's latents, `static_latents`) and 0 < `strength` < 1 the clip
-        starts from the static sticker; otherwise from pure noise (text-to-video)."""
+        static sticker's latents, `static_latents`) and 0 < `strength` < 1 the clip starts from the
+        static sticker; otherwise (strength 0 or 1) from pure noise (text-to-video)."""
         if not MIN_FRAMES <= frames <= MAX_FRAMES:
             raise ValueError(f"frames must be {MIN_FRAMES}-{MAX_FRAMES}")
         check_strength(strength)
