@@ -231,13 +231,20 @@ def animate(
 
     cover = _Coverage(padded)
     frames: list[Image.Image] = []
+    # Periodic motions repeat poses (a shake has 4 in 24 frames, up to float noise): each is drawn once.
+    # Frames are shared, never changed in place (as `encode` picks frames). A frame is not shared with
+    # the one before it unless their poses are exactly equal: GIF/WebP/APNG writers merge identical
+    # consecutive frames, and nearly equal poses (a pulse at rest) used to give nearly equal frames.
     drawn: dict[tuple[float, ...], Image.Image] = {}
+    previous: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     for pose in poses:
         forward = _matrix(pose, pivot, sh) @ place
+        exact = tuple(forward[:2].ravel())
         key = tuple(np.round(forward[:2].ravel(), 9))
-        if key not in drawn:  # periodic motions repeat poses (a shake has 4 in 24 frames)
+        if key not in drawn or (previous is not None and previous[1] == key and previous[0] != exact):
             drawn[key] = _draw(padded, forward, cover, canvas, resample)
-        frames.append(drawn[key])  # frames are shared, never changed in place (as `encode` picks)
+        frames.append(drawn[key])
+        previous = (exact, key)
     return Clip(frames=tuple(frames), fps=float(fps), motion=preset.name)
 
 
@@ -245,6 +252,7 @@ PAD_PX = 12
 CELL = 8  # source cells of the coarse coverage map
 BAND = 16  # output rows resampled per call
 GAP = 24  # a transparent gap in a band narrower than this is resampled anyway
+NEAR_ONE = 1e-4
 
 
 class _Coverage:
@@ -318,7 +326,15 @@ def _draw(
     frame = Image.new("RGBa", (canvas, canvas))
     inverse = np.linalg.inv(forward)
     a, b, c, d, e, f = (float(v) for v in inverse[:2].ravel())
-    separable = forward[0, 1] == 0.0 and forward[1, 0] == 0.0 and forward[0, 0] > 0 and forward[1, 1] > 0
+    separable = (
+        forward[0, 1] == 0.0
+        and forward[1, 0] == 0.0
+        and forward[0, 0] > 0
+        and forward[1, 1] > 0
+        # a scale a hair off 1 (a pulse at rest) goes through the transform as before: the fixed-point
+        # resize would make such nearly equal frames exactly equal, and GIF/WebP/APNG writers merge those
+        and all(v == 1.0 or abs(v - 1.0) > NEAR_ONE for v in (forward[0, 0], forward[1, 1]))
+    )
     target = frame.im
     for x0, y0, x1, y1 in cover.bands(forward, canvas):
         box = (
