@@ -43,15 +43,48 @@ def _sticker():
     return finish_rgba(cutout(sticker_scene(512, (255, 255, 255), seed=3).image, options), options)
 
 
+def cpu_flags() -> str:
+    """The CPU's model and the flags that matter for these figures."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    lines = info.splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), "?")
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model}, {info.count('processor')} cores, flags: {' '.join(wanted) or 'none of avx2/avx512/amx'}"
+
+
 def bench_presets(report: Report, repeats: int) -> None:
+    """Each preset now and as it was before band-limited resampling (`bench.animation_before`),
+    interleaved run by run so both see the same load."""
+    from bench.animation_before import animate_before
     from generator.animation.motion import PRESETS, animate
 
     sticker = _sticker()
     for name in PRESETS:
-        wall, cpu, _ = _time(lambda name=name: animate(sticker, name, fps=24, duration_s=1.0), repeats)
-        report.add("presets", f"{name}: 24 frames at 512 px", wall, "ms", f"<= {PRESET_TARGET_MS:.0f}",
-                   f"cpu {cpu:.0f} ms")  # fmt: skip
-        report.raw[f"preset_{name}"] = {"wall_ms": wall, "cpu_ms": cpu}
+        now = lambda name=name: animate(sticker, name, fps=24, duration_s=1.0)  # noqa: E731
+        before = lambda name=name: animate_before(sticker, name, fps=24, duration_s=1.0)  # noqa: E731
+        now(), before()  # warm-up
+        cpu: dict[str, list[float]] = {"now": [], "before": []}
+        wall: dict[str, list[float]] = {"now": [], "before": []}
+        for _ in range(repeats):
+            for label, fn in (("before", before), ("now", now)):
+                c0, t0 = time.thread_time(), time.perf_counter()
+                fn()
+                wall[label].append((time.perf_counter() - t0) * 1000)
+                cpu[label].append((time.thread_time() - c0) * 1000)
+        c_now, c_before = statistics.median(cpu["now"]), statistics.median(cpu["before"])
+        w_now = statistics.median(wall["now"])
+        report.add("presets", f"{name}: 24 frames at 512 px", w_now, "ms", f"<= {PRESET_TARGET_MS:.0f}",
+                   f"cpu {c_now:.0f} ms (before {c_before:.0f} ms, x{c_before / c_now:.2f})")  # fmt: skip
+        report.raw[f"preset_{name}"] = {
+            "wall_ms": w_now,
+            "cpu_ms": c_now,
+            "before_wall_ms": statistics.median(wall["before"]),
+            "before_cpu_ms": c_before,
+        }
 
 
 def bench_encoders(report: Report, repeats: int) -> None:
@@ -159,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--full-size", action="store_true", help="also AnimateDiff on the full architecture")
     parser.add_argument("--full-size-frames", type=int, default=8, help="frames for --full-size (default 8)")
     parser.add_argument("--no-diffusion", action="store_true", help="presets and encoders only")
+    parser.add_argument("--only-presets", action="store_true", help="just the motion presets")
     parser.add_argument("--only-full-size", action="store_true", help="just the full-size AnimateDiff figure")
     parser.add_argument(
         "--out", default="bench-results", help="directory for the JSON (default bench-results/)"
@@ -166,10 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     report = Report(mode="animation-full-size" if args.only_full_size else "animation")
+    report.raw["cpu"] = cpu_flags()
+    print(cpu_flags())
     if args.only_full_size:
         bench_fullsize_animatediff(report, args.full_size_frames)
     else:
         bench_presets(report, args.repeats)
+    if not args.only_full_size and not args.only_presets:
         bench_encoders(report, max(1, args.repeats // 2))
         if not args.no_diffusion:
             bench_tiny_animatediff(report, max(1, args.repeats // 2))

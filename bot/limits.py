@@ -57,6 +57,12 @@ class TokenBuckets:
         if len(self._buckets) > 10_000:
             self._prune()
 
+    def give_back(self, key: str, tokens: float) -> None:
+        """Return tokens taken for a request that was then not served (never above a full bucket)."""
+        if key in self._buckets:  # a pruned bucket is already full
+            b = self._refill(key, self._clock())
+            b.tokens = min(self.capacity, b.tokens + min(tokens, self.capacity))
+
     def _prune(self) -> None:
         now = self._clock()
         full = [
@@ -89,6 +95,11 @@ class RateLimiter:
         self.users.take(user_key, tokens)
         self.servers.take(server_key, tokens)
         return 0.0
+
+    def refund(self, user_key: str, server_key: str, tokens: float) -> None:
+        """Give back `tokens` of an admitted request to both buckets."""
+        self.users.give_back(user_key, tokens)
+        self.servers.give_back(server_key, tokens)
 
 
 class AdmissionClosed(Exception):

@@ -296,7 +296,18 @@ class StickerService(StickerServiceAPI):
 
     async def _handle(self, request: StickerRequest, report: PositionReporter) -> StickerReply:
         plan = await self._plan(request)
-        await self.charges.charge(request, self._weight(plan))
+        weight = self._weight(plan)
+        await self.charges.charge(request, weight)
+        try:
+            return await self._serve(request, plan, report)
+        except BaseException:
+            # a diffusion animation refused or failed (no motion adapter, deadline, engine error) keeps
+            # only a plain request's cost: its extra weight goes back to the user's and server's buckets
+            if weight > 1.0:
+                await asyncio.shield(self.charges.refund(request, weight - 1.0))
+            raise
+
+    async def _serve(self, request: StickerRequest, plan: Plan, report: PositionReporter) -> StickerReply:
         if needs_screening(request):
             verdict = await self.safety.check(plan.text)
             if not verdict.allowed:

@@ -676,5 +676,6 @@ def build_engine(
             model_cfg.motion_adapter,
             local_files_only=model_cfg.local_files_only,
             frames=model_cfg.motion_frames,
+            from_static_strength=model_cfg.motion_from_static_strength,
         ),
     )

@@ -93,6 +93,13 @@ class ModelConfig(Section):
         "null = motion presets only",
     )
     motion_frames: int = Field(8, ge=8, le=16, description="frames per diffusion animation (8-16)")
+    motion_from_static_strength: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="diffusion animations start from the static sticker, re-drawing this share of the noise "
+        "schedule (image-to-video); 0 (or 1) = from pure noise (text-to-video)",
+    )
     subject_prior: bool = Field(
         True, description="record the subject's cross-attention as a cut-out prior (not with compile)"
     )

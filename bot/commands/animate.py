@@ -203,13 +203,19 @@ def _diffusion_clip(args: argparse.Namespace, config: AppConfig, seed: int) -> C
     pipe = StickerPipeline.load(config.model, registry)
     pipe.activate_style(style_name)
     diffuser = ClipDiffuser(pipe.pipe, adapter)
+    steps, strength = args.steps or style.steps, config.model.motion_from_static_strength
+    negative = style.negative_prompt or None
+    # the static sticker first (its latents), then the clip starts from it (0: from pure noise)
+    start = diffuser.static_latents(prompt, seed, negative_prompt=negative, steps=steps) if strength else None
     frames = diffuser.run(
         prompt,
         seed,
         style=style_name,
-        negative_prompt=style.negative_prompt or None,
+        negative_prompt=negative,
         frames=config.model.motion_frames,
-        steps=args.steps or style.steps,
+        steps=steps,
+        start=start,
+        strength=strength,
     )
     outline = 0 if args.no_outline or not style.outline else 8
     fps = max(8.0, len(frames) / 2.0)  # 8-16 frames over about 1-2 s

@@ -2,8 +2,8 @@
 take are one atomic step whichever process runs them, against Redis's clock).
 
 `RateLimits.check(user_key, server_key, tokens)` returns 0 when admitted (`tokens` taken from both buckets),
-else the seconds to wait. The Redis version falls back to the process's own buckets while Redis is
-unreachable (logged once), so stickers keep coming.
+else the seconds to wait; `refund` gives tokens of an admitted request back. The Redis version falls
+back to the process's own buckets while Redis is unreachable (logged once), so stickers keep coming.
 """
 
 from __future__ import annotations
@@ -46,8 +46,30 @@ return '0'
 """
 
 
+# KEYS: user bucket, server bucket. ARGV: user rate/s, user capacity, server rate/s, server capacity,
+# tokens to give back (a request charged but then not served), capped at a full bucket.
+REFUND_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local n = tonumber(ARGV[5])
+local function give(key, rate, cap)
+  local v = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens, ts = tonumber(v[1]), tonumber(v[2])
+  if tokens == nil or ts == nil then return end
+  local level = math.min(cap, tokens + math.max(0, now - ts) * rate)
+  level = math.min(cap, level + math.min(n, cap))
+  redis.call('HSET', key, 'tokens', string.format('%.6f', level), 'ts', string.format('%.6f', now))
+end
+give(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+give(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+return '0'
+"""
+
+
 class RateLimits(Protocol):
     async def check(self, user_key: str, server_key: str, tokens: float = 1.0) -> float: ...
+
+    async def refund(self, user_key: str, server_key: str, tokens: float) -> None: ...
 
 
 class LocalRateLimits:
@@ -64,6 +86,9 @@ class LocalRateLimits:
     async def check(self, user_key: str, server_key: str, tokens: float = 1.0) -> float:
         return self.limiter.check(user_key, server_key, tokens)
 
+    async def refund(self, user_key: str, server_key: str, tokens: float) -> None:
+        self.limiter.refund(user_key, server_key, tokens)
+
 
 class RedisRateLimits:
     """The same buckets in Redis, shared by every process using the same `state.url`."""
@@ -78,6 +103,7 @@ class RedisRateLimits:
             max(1.0, float(config.server_burst)),
         )
         self._script: Any = link.client.register_script(TOKEN_BUCKETS_LUA)
+        self._refund: Any = link.client.register_script(REFUND_LUA)
 
     async def check(self, user_key: str, server_key: str, tokens: float = 1.0) -> float:
         if not self.link.available:
@@ -93,3 +119,16 @@ class RedisRateLimits:
             return await self.local.check(user_key, server_key, tokens)
         self.link.recovered(FEATURE)
         return float(wait)
+
+    async def refund(self, user_key: str, server_key: str, tokens: float) -> None:
+        """Give the tokens back where they were taken (Redis, or the local buckets while it is down)."""
+        if not self.link.available:
+            await self.local.refund(user_key, server_key, tokens)
+            return
+        try:
+            await self._refund(
+                keys=[f"{KEY_PREFIX}tb:u:{user_key}", f"{KEY_PREFIX}tb:s:{server_key}"],
+                args=(*self._args, float(tokens)),
+            )
+        except redis_errors() as exc:
+            self.link.failed(FEATURE, exc)

@@ -26,11 +26,17 @@ class DiffusionClips:
     engine's SDXL pipeline. A missing adapter is remembered: later requests get the same one line."""
 
     def __init__(
-        self, motion_adapter: str | None, *, local_files_only: bool = False, frames: int = 8
+        self,
+        motion_adapter: str | None,
+        *,
+        local_files_only: bool = False,
+        frames: int = 8,
+        from_static_strength: float = 0.0,
     ) -> None:
         self.motion_adapter = motion_adapter
         self.local_files_only = local_files_only
         self.frames = frames
+        self.from_static_strength = from_static_strength  # 0: text-to-video
         self._diffuser: ClipDiffuser | None = None
         self._error: AnimationUnavailable | None = None
 
@@ -53,15 +59,21 @@ class DiffusionClips:
                 raise
             self._diffuser = ClipDiffuser(base, adapter)
         negative = style.negative_prompt if request.negative_prompt is None else request.negative_prompt
+        size = {"steps": steps, "width": request.width, "height": request.height}
+        start = None
+        if self.from_static_strength > 0:  # start from the static sticker (its latents, drawn again)
+            start = self._diffuser.static_latents(
+                request.prompt, request.seed, negative_prompt=negative, **size
+            )
         return self._diffuser.run(
             request.prompt,
             request.seed,
             style=style.name,
             negative_prompt=negative or None,
             frames=self.frames,
-            steps=steps,
-            width=request.width,
-            height=request.height,
+            start=start,
+            strength=self.from_static_strength,
+            **size,
         )
 
 

@@ -222,24 +222,131 @@ def animate(
     centre = np.array([canvas / 2, canvas / 2]) - env_centre  # where the box centre sits at rest
     origin = centre - np.array([sw / 2, sh / 2])  # the crop's top-left at rest
     pivot = origin + np.array([preset.pivot[0] * sw, preset.pivot[1] * sh])
+    # a transparent border lets the translate-and-scale path (`Image.resize` with a source box) read
+    # past the sprite's box without leaving the image
+    padded = Image.new("RGBa", (sw + 2 * PAD_PX, sh + 2 * PAD_PX))
+    padded.paste(crop, (PAD_PX, PAD_PX))
     place = np.eye(3)
-    place[:2, 2] = origin
+    place[:2, 2] = origin - PAD_PX
 
-    box = np.array([[0, sw, sw, 0], [0, 0, sh, sh], [1, 1, 1, 1]], dtype=float)
-    frames = []
+    cover = _Coverage(padded)
+    frames: list[Image.Image] = []
+    # Periodic motions repeat poses (a shake has 4 in 24 frames, up to float noise): each is drawn once.
+    # Frames are shared, never changed in place (as `encode` picks frames). A frame is not shared with
+    # the one before it unless their poses are exactly equal: GIF/WebP/APNG writers merge identical
+    # consecutive frames, and nearly equal poses (a pulse at rest) used to give nearly equal frames.
+    drawn: dict[tuple[float, ...], Image.Image] = {}
+    previous: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     for pose in poses:
         forward = _matrix(pose, pivot, sh) @ place
-        # resample only the moved box (plus the filter's reach), then paste it onto the empty canvas
-        moved_box = (forward @ box)[:2]
-        x0, y0 = (max(0, math.floor(v) - 2) for v in moved_box.min(axis=1))
-        x1, y1 = (min(canvas, math.ceil(v) + 2) for v in moved_box.max(axis=1))
-        shift = np.eye(3)
-        shift[:2, 2] = (-x0, -y0)
-        inverse = np.linalg.inv(shift @ forward)
-        part = crop.transform(
-            (x1 - x0, y1 - y0), Image.Transform.AFFINE, tuple(inverse[:2].ravel()), resample=resample
-        )
-        frame = Image.new("RGBA", (canvas, canvas))
-        frame.paste(part.convert("RGBA"), (x0, y0))
-        frames.append(frame)
+        exact = tuple(forward[:2].ravel())
+        key = tuple(np.round(forward[:2].ravel(), 9))
+        if key not in drawn or (previous is not None and previous[1] == key and previous[0] != exact):
+            drawn[key] = _draw(padded, forward, cover, canvas, resample)
+        frames.append(drawn[key])
+        previous = (exact, key)
     return Clip(frames=tuple(frames), fps=float(fps), motion=preset.name)
+
+
+PAD_PX = 12
+CELL = 8  # source cells of the coarse coverage map
+BAND = 16  # output rows resampled per call
+GAP = 24  # a transparent gap in a band narrower than this is resampled anyway
+NEAR_ONE = 1e-4
+
+
+class _Coverage:
+    """Which CELL x CELL cells of the (premultiplied) sprite have any alpha. Moved with a frame's affine,
+    they bound the output pixels that can be non-transparent, so each band of output rows is resampled
+    only between its leftmost and rightmost reachable pixel: the transparent rest of the moved box
+    (about a third of it for a typical character) is skipped."""
+
+    def __init__(self, sprite: Image.Image) -> None:
+        alpha = np.asarray(sprite.getchannel(3))
+        h, w = alpha.shape
+        gh, gw = -(-h // CELL), -(-w // CELL)
+        grid = np.zeros((gh * CELL, gw * CELL), dtype=bool)
+        grid[:h, :w] = alpha > 0
+        ys, xs = np.nonzero(grid.reshape(gh, CELL, gw, CELL).any(axis=(1, 3)))
+        self.centres = np.stack([(xs + 0.5) * CELL, (ys + 0.5) * CELL, np.ones(len(xs))])
+
+    def bands(self, forward: np.ndarray, canvas: int) -> list[tuple[int, int, int, int]]:
+        """Boxes (x0, y0, x1, y1), one per band of BAND output rows, covering every output pixel the
+        sprite can reach through `forward` (source -> canvas)."""
+        if not self.centres.shape[1]:
+            return []
+        centres = (forward @ self.centres)[:2]
+        # a cell grown by the resampling filter's reach (2 source px for bicubic) moves to a
+        # parallelogram; its bounding box, plus a pixel for rounding:
+        reach = (np.abs(forward[:2, 0]) + np.abs(forward[:2, 1])) * (CELL / 2 + 2.0) + 1.0
+        x0 = np.clip(np.floor(centres[0] - reach[0]), 0, canvas).astype(np.int64)
+        x1 = np.clip(np.ceil(centres[0] + reach[0]), 0, canvas).astype(np.int64)
+        y0 = np.clip(np.floor(centres[1] - reach[1]), 0, canvas).astype(np.int64)
+        y1 = np.clip(np.ceil(centres[1] + reach[1]), 0, canvas).astype(np.int64)
+        keep = (x1 > x0) & (y1 > y0)
+        x0, x1, y0, y1 = x0[keep], x1[keep], y0[keep], y1[keep]
+        first, last = y0 // BAND, (y1 - 1) // BAND
+        bands = -(-canvas // BAND)
+        # per band, the covered columns (a difference array over all bands at once), then its runs
+        stride = canvas + 2
+        opens, closes = [], []
+        for k in range(int((last - first).max(initial=0)) + 1):  # the bands each cell's box spans
+            band = first + k
+            inside = band <= last
+            opens.append(band[inside] * stride + x0[inside] + 1)
+            closes.append(band[inside] * stride + x1[inside] + 1)
+        size = bands * stride
+        edges = np.bincount(np.concatenate(opens), minlength=size) - np.bincount(
+            np.concatenate(closes), minlength=size
+        )
+        covered = np.cumsum(edges.reshape(bands, stride), axis=1) > 0
+        covered[:, 0] = covered[:, -1] = False  # a run never crosses into the next band
+        change = np.flatnonzero(np.diff(covered.ravel().astype(np.int8)))
+        starts, ends = change[0::2] + 1, change[1::2] + 1  # flat [start, end) of each run
+        # bridge narrow transparent gaps inside a band: one call costs about as much as GAP columns
+        bridge = (starts[1:] - ends[:-1] < GAP) & (starts[1:] // stride == ends[:-1] // stride)
+        starts = starts[np.concatenate([[True], ~bridge])]
+        ends = ends[np.concatenate([~bridge, [True]])]
+        rows, x_start, x_end = starts // stride, starts % stride - 1, ends % stride - 1
+        return [
+            (int(a), int(b) * BAND, int(c), min(canvas, (int(b) + 1) * BAND))
+            for a, b, c in zip(x_start, rows, x_end, strict=True)
+        ]
+
+
+def _draw(
+    sprite: Image.Image, forward: np.ndarray, cover: _Coverage, canvas: int, resample: Image.Resampling
+) -> Image.Image:
+    """One frame: the premultiplied sprite resampled through `forward` (source -> canvas) into the
+    reachable bands of an empty canvas, then un-premultiplied once. Poses without rotation or shear
+    (translate and scale: bounce, pulse, pop-in, squash) use `Image.resize` with a sub-pixel source
+    box: separable fixed-point filtering, about 2.5x faster than the affine transform and antialiased
+    when shrinking. Bands are written through Pillow's core image (`Image.im`, what `Image.transform`
+    and `Image.paste` call) so that each band costs no Python-level image objects."""
+    frame = Image.new("RGBa", (canvas, canvas))
+    inverse = np.linalg.inv(forward)
+    a, b, c, d, e, f = (float(v) for v in inverse[:2].ravel())
+    separable = (
+        forward[0, 1] == 0.0
+        and forward[1, 0] == 0.0
+        and forward[0, 0] > 0
+        and forward[1, 1] > 0
+        # a scale a hair off 1 (a pulse at rest) goes through the transform as before: the fixed-point
+        # resize would make such nearly equal frames exactly equal, and GIF/WebP/APNG writers merge those
+        and all(v == 1.0 or abs(v - 1.0) > NEAR_ONE for v in (forward[0, 0], forward[1, 1]))
+    )
+    target = frame.im
+    for x0, y0, x1, y1 in cover.bands(forward, canvas):
+        box = (
+            inverse[0, 0] * x0 + inverse[0, 2],
+            inverse[1, 1] * y0 + inverse[1, 2],
+            inverse[0, 0] * x1 + inverse[0, 2],
+            inverse[1, 1] * y1 + inverse[1, 2],
+        )
+        if separable and box[0] >= 0 and box[1] >= 0 and box[2] <= sprite.width and box[3] <= sprite.height:
+            target.paste(sprite.im.resize((x1 - x0, y1 - y0), resample, box), (x0, y0, x1, y1))
+        else:  # the inverse affine with the band's origin (x0, y0) moved to (0, 0)
+            data = (a, b, a * x0 + b * y0 + c, d, e, d * x0 + e * y0 + f)
+            # into the band in place; fill=1: pixels mapped from outside the sprite become transparent
+            target.transform((x0, y0, x1, y1), sprite.im, Image.Transform.AFFINE, data, resample, 1)
+    return frame.convert("RGBA")

@@ -79,6 +79,47 @@ async def test_a_diffusion_animation_costs_its_weight(tmp_path: Path, fake_engin
         await service.close()
 
 
+async def _plain_requests_that_fit(service: object, limit: int = 6) -> int:
+    for n in range(limit):
+        reply = await service.handle(req(f"otter {n}"))  # type: ignore[attr-defined]
+        if not reply.ok:
+            assert reply.error is not None and reply.error.kind == ErrorKind.RATE_LIMITED
+            return n
+    return limit
+
+
+async def test_a_refused_diffusion_animation_gives_its_extra_weight_back(
+    tmp_path: Path, fake_engine: FakeEngine
+):
+    """No motion adapter: the clip is refused after the statics, so it costs one request, not four."""
+    fake_engine.animations = False
+    limits = LimitsConfig(user_per_minute=1, server_per_minute=100, user_burst=5, server_burst=100)
+    service = await make_service(tmp_path, fake_engine, AppConfig(limits=limits))
+    try:
+        refused = await service.handle(req("otter anim:diffusion"))
+        assert refused.error is not None and refused.error.kind != ErrorKind.RATE_LIMITED
+        unknown = await service.handle(req("otter anim:diffusion", style="no-such-style"))
+        assert unknown.error is not None and unknown.error.kind != ErrorKind.RATE_LIMITED
+        assert await _plain_requests_that_fit(service) == 4  # 5 - 1; before the refund only 1 fit
+    finally:
+        await service.close()
+
+
+async def test_a_diffusion_animation_past_the_deadline_gives_its_extra_weight_back(tmp_path: Path):
+    engine = FakeEngine(delay_s=30.0)
+    limits = LimitsConfig(
+        user_per_minute=1, server_per_minute=100, user_burst=5, server_burst=100, request_deadline_s=3.0
+    )
+    service = await make_service(tmp_path, engine, AppConfig(limits=limits))
+    try:
+        late = await service.handle(req("otter anim:diffusion"))
+        assert late.error is not None and late.error.kind == ErrorKind.TIMEOUT
+        engine.delay_s = 0.0
+        assert await _plain_requests_that_fit(service) == 4
+    finally:
+        await service.close()
+
+
 @pytest.fixture(scope="module")
 def tiny_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("tiny-motion") / "adapter"
@@ -95,7 +136,11 @@ async def test_real_engine_diffusion_in_chat(
 ):
     config = tiny_config(tmp_path, tiny_model_dir, tiny_styles)
     model = config.model.model_copy(update={"motion_adapter": str(tiny_adapter)})
-    app = App(config.model_copy(update={"model": model}), adapter_modules={"web": FakeAdapterModule()})
+    engine = config.engine.model_copy(update={"timeout_s": 300.0})  # a shared 2-core box can be slow
+    app = App(
+        config.model_copy(update={"model": model, "engine": engine}),
+        adapter_modules={"web": FakeAdapterModule()},
+    )
     await app.start()
     try:
         service = app.service

@@ -43,3 +43,16 @@ async def test_a_weight_above_the_burst_is_capped_so_it_can_still_go() -> None:
     await charges.charge(_request(1), 4)  # a full bucket pays for it
     with pytest.raises(ServiceError):
         await charges.charge(_request(2))
+
+
+async def test_a_refund_gives_the_tokens_back_once() -> None:
+    config = LimitsConfig(user_per_minute=1, user_burst=5, server_per_minute=1000, server_burst=1000)
+    charges = RequestCharges(LocalRateLimits(config))
+    await charges.charge(_request(1), 4)  # 1 token left
+    await charges.refund(_request(1), 3)  # 4 tokens
+    await charges.refund(_request(1), 3)  # the rest of its weight (1) at most: full again
+    await charges.refund(_request(9), 3)  # never charged: nothing
+    for n in range(2, 7):
+        await charges.charge(_request(n))
+    with pytest.raises(ServiceError):
+        await charges.charge(_request(7))

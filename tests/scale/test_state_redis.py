@@ -113,3 +113,14 @@ async def test_a_weighted_request_takes_its_tokens_in_redis(links: list[RedisLin
     assert await limits.check("tg:w", "tg:ws", config.diffusion_animation_weight) == 0
     assert await limits.check("tg:w", "tg:ws") == 0
     assert await limits.check("tg:w", "tg:ws") > 0
+
+
+async def test_a_refund_gives_tokens_back_in_redis(links: list[RedisLink]) -> None:
+    config = LimitsConfig(user_per_minute=1, user_burst=5, server_per_minute=1, server_burst=1000)
+    limits = [RedisRateLimits(link, config) for link in links]
+    assert await limits[0].check("tg:r", "tg:rs", 4) == 0  # 1 token left
+    await limits[1].refund("tg:r", "tg:rs", 3)  # another process gives 3 back: 4
+    await limits[1].refund("tg:never", "tg:rs", 3)  # a bucket never charged stays full (no key written)
+    waits = [await limits[i % 2].check("tg:r", "tg:rs") for i in range(5)]
+    assert waits[:4] == [0, 0, 0, 0] and waits[4] > 0
+    assert await links[0].client.exists("sb:tb:u:tg:never") == 0
