@@ -97,7 +97,9 @@ def _wave(t: float) -> Pose:
 
 
 def _float(t: float) -> Pose:
-    return Pose(dy=-0.05 * math.sin(_tau(t)), angle=3.0 * math.sin(_tau(t) + math.pi / 2))
+    # the sway follows the height (in phase), so rising and falling share poses: half the frames to draw
+    phase = math.sin(_tau(t))
+    return Pose(dy=-0.05 * phase, angle=3.0 * phase)
 
 
 def _pop_in(t: float) -> Pose:
