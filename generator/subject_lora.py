@@ -30,7 +30,7 @@ def subject_style_weights(
     path = Path(lora_path)
     try:
         pairs = canonical(read_lora_file(path), label=path.name)
-    except StudioError as exc:
+    except (StudioError, StyleError) as exc:  # not safetensors, truncated, NaN, unknown layout
         raise StyleError(
             "That taught subject cannot be drawn (its LoRA is unreadable).", detail=str(exc)
         ) from exc

@@ -20,3 +20,9 @@ def base_style_name(name: str) -> str:
 def subject_style_name(style: str, lora_path: str) -> str:
     digest = hashlib.sha256(lora_path.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"{style}+{digest}"
+
+
+def subject_content_style_name(style: str, sha256: str) -> str:
+    """On the Ray cluster the subject part is the digest of the LoRA's bytes (the replicas never see the
+    bot's paths): the same subject is one style on every replica, two different LoRAs never share one."""
+    return f"{style}+{sha256}"

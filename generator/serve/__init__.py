@@ -7,6 +7,7 @@
   import path, `generator.serve.app:build`).
 - `client`: `RayEngine`, the `StickerEngine` the bot uses when `engine.backend` is `ray`.
 - `wire`: what travels between them (torch-free).
+- `subjects`: taught subjects' LoRAs shipped by content (sha256 + object store) to a node-local cache.
 
 Ray is an optional extra; `require_ray()` turns its absence into one line naming it.
 """

@@ -7,6 +7,11 @@ cannot tell a local engine from this one. It imports neither torch nor diffusers
 - `generate`: `await handle.options(multiplexed_model_id=style).generate.remote(request)`; Ray's failures
   become the usual typed errors (back-pressure → `Overloaded`; a replica that died → one retry, then
   `GenerationFailed`; the deadline → `GenerationTimeout` with the Ray call cancelled).
+- A taught subject's LoRA (`request.subject_lora`, a file the bot chose) is read here once, checked,
+  and put in Ray's object store; the request carries its digest and reference, and is routed with the
+  multiplexed model id "style+<sha256>" (`generator.serve.subjects`).
+- `animate`: the replica runs the local engine's AnimateDiff code over its fused style and returns the
+  encoded files, with the same timeout, cancellation and error mapping as `generate`.
 - An unreachable cluster does not stop the bot: `start` returns, `health()` reports `EngineUnavailable`
   (logged once), and a background task reconnects with exponential backoff.
 - `styles()` is what the cluster's replicas can serve (refreshed while connected), not the bot's disk.
@@ -16,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from generator.api import (
@@ -32,15 +38,17 @@ from generator.api import (
     GenerationResult,
     GenerationTimeout,
     GeneratorError,
+    InvalidRequest,
     Overloaded,
     PositionCallback,
     StickerEngine,
-    StyleError,
     StyleSummary,
 )
 from generator.options import EngineConfig, ModelConfig
 from generator.serve import require_ray
-from generator.serve.wire import RemoteFailure, ReplicaStatus
+from generator.serve.subjects import SubjectShipper
+from generator.serve.wire import RemoteFailure, ReplicaStatus, SubjectLora
+from generator.subject_styles import subject_content_style_name
 from generator.validation import validate_request
 
 log = logging.getLogger(__name__)
@@ -69,6 +77,7 @@ class RayEngine(StickerEngine):
         self._owns_ray = False
         self._deployed = False
         self._closed = False
+        self._subjects = SubjectShipper()
         self.retries = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -135,41 +144,66 @@ class RayEngine(StickerEngine):
         return list(self._replicas)
 
     async def animate(self, request: GenerationRequest, formats: Sequence[str]) -> AnimationResult:
-        from generator.animation.errors import AnimationUnavailable
+        """A video-diffusion clip drawn on a replica (routed where the style is hot)."""
+        handle = self._ready_handle()
+        validate_request(request, self._styles)
+        if request.subject_lora is not None:  # as the local engine answers
+            raise InvalidRequest("Taught subjects cannot be animated with video diffusion yet; try a motion.")
 
-        raise AnimationUnavailable(
-            "Diffusion animations are not on the Ray cluster yet; motion presets still work."
-        )
+        def send() -> Any:
+            return handle.options(multiplexed_model_id=request.style).animate.remote(request, tuple(formats))
+
+        return await self._call(request, send, "animating that sticker", "That animation took too long.")
 
     async def generate(
         self, request: GenerationRequest, on_position: PositionCallback | None = None
     ) -> GenerationResult:
+        handle = self._ready_handle()
+        validate_request(request, self._styles)  # bad input is answered here, without a round trip
+        subject: SubjectLora | None = None
+        model_id = request.style
+        if request.subject_lora is not None:  # the replicas get the bytes, never the bot's path
+            subject = await self._subjects.ship(request.subject_lora)
+            model_id = subject_content_style_name(request.style, subject.digest)
+        sent = dataclasses.replace(request, subject_lora=None) if subject is not None else request
+        if on_position is not None:
+            result = on_position(0)
+            if asyncio.iscoroutine(result):
+                await result
+
+        def send() -> Any:
+            return handle.options(multiplexed_model_id=model_id).generate.remote(sent, subject)
+
+        out = await self._call(request, send, "drawing that sticker", "Drawing that sticker took too long.")
+        return out if subject is None else dataclasses.replace(out, request=request)
+
+    def _ready_handle(self) -> Any:
         if self._closed:
             raise EngineClosed("The sticker engine is shutting down.")
         handle = self._handle
         if handle is None or not self._connected.is_set():
             raise self._unavailable()
-        validate_request(request, self._styles)  # bad input is answered here, without a round trip
-        if request.subject_lora is not None:  # replicas cannot read the bot's local LoRA files (yet)
-            raise StyleError("Taught subjects can't be drawn on the sticker cluster yet.")
+        return handle
+
+    async def _call(
+        self, request: GenerationRequest, send: Callable[[], Any], doing: str, too_long: str
+    ) -> Any:
+        """One replica call with the request's deadline (the Ray call is cancelled when it passes, or when
+        the caller is cancelled), back-pressure as `Overloaded`, one retry when the replica died."""
         from ray.exceptions import ActorUnavailableError, RayActorError, RayError
         from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
-        if on_position is not None:
-            result = on_position(0)
-            if asyncio.iscoroutine(result):
-                await result
         timeout_s = request.timeout_s if request.timeout_s is not None else self._cfg.timeout_s
         deadline = asyncio.get_running_loop().time() + timeout_s
         for attempt in (1, 2):
-            response = handle.options(multiplexed_model_id=request.style).generate.remote(request)
+            response = send()
             try:
                 async with asyncio.timeout_at(deadline):
                     out = await response
             except TimeoutError:
                 response.cancel()
                 raise GenerationTimeout(
-                    "Drawing that sticker took too long. Please try again.", detail=f"after {timeout_s:g} s"
+                    f"{too_long} Please try again.", detail=f"after {timeout_s:g} s"
                 ) from None
             except asyncio.CancelledError:
                 response.cancel()
@@ -186,13 +220,11 @@ class RayEngine(StickerEngine):
                     )
                     continue
                 raise GenerationFailed(
-                    "Something went wrong while drawing that sticker.", detail=type(exc).__name__
+                    f"Something went wrong while {doing}.", detail=type(exc).__name__
                 ) from None
             except RayError as exc:
                 log.warning("the Ray cluster failed request %r: %s", request.request_id, exc)
-                raise GenerationFailed(
-                    "Something went wrong while drawing that sticker.", detail=repr(exc)
-                ) from None
+                raise GenerationFailed(f"Something went wrong while {doing}.", detail=repr(exc)) from None
             if isinstance(out, RemoteFailure):
                 raise out.error()
             return out
@@ -237,6 +269,7 @@ class RayEngine(StickerEngine):
             await asyncio.to_thread(ray.shutdown)
             self._owns_ray = False
         self._handle = self._board = None
+        self._subjects.clear()  # their object-store copies went with the cluster
 
     def _lost(self, exc: BaseException) -> None:
         where = self._ray_cfg.address or "a local Ray"

@@ -8,6 +8,11 @@ Per replica:
   generate, and the blocking pipeline call runs in a thread, off the replica's event loop;
 - post-processing (matting, outline, WebP) runs on a thread pool after the lock is released, so it
   overlaps the next batch's drawing (`max_concurrent_batches` ≥ 2); the replica returns finished stickers;
+- taught subjects: a request carries the subject LoRA's digest and object-store reference
+  (`generator.serve.subjects`); the replica keeps the file in a node-local content-addressed cache and
+  draws the dynamic style "style+<sha256>" (the multiplexed model id) as the local engine does;
+- `animate`: the local engine's AnimateDiff code (`DiffusionClips`) over the replica's fused UNet, with
+  the motion adapter named by `model.motion_adapter` on the replica;
 - `check_health` fails once the pipeline is broken (e.g. a CUDA error), so Serve replaces the replica.
 """
 
@@ -19,30 +24,45 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from generator.api import (
+    AnimationResult,
     EngineStats,
     GenerationFailed,
     GenerationRequest,
     GenerationResult,
     GeneratorError,
+    InvalidRequest,
     Sticker,
     StyleSummary,
 )
 from generator.options import EngineConfig, ModelConfig
 from generator.scheduling import BatchKey
-from generator.serve.wire import RemoteFailure, ReplicaStatus
+from generator.serve.subjects import SubjectCache
+from generator.serve.wire import RemoteFailure, ReplicaStatus, SubjectLora
+from generator.subject_styles import MAX_SUBJECT_STYLES, subject_content_style_name
 from generator.validation import validate_request
 
 log = logging.getLogger("ray.serve")
 
 _BROKEN_MARKERS = ("CUDA error", "device-side assert", "illegal memory access", "CUBLAS_STATUS")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One request in a batch, with the style it is drawn in (its own, or "style+<sha256>")."""
+
+    request: GenerationRequest
+    style: str
 
 
 class _HotStyle:
@@ -64,6 +84,7 @@ class StickerGenerator:
     """Options (replicas, resources, queue limits) come from `generator.serve.app.deployment_options`."""
 
     def __init__(self, model_cfg: ModelConfig, engine_cfg: EngineConfig, board: DeploymentHandle) -> None:
+        from generator.animation.engine_clips import DiffusionClips
         from generator.engine import default_postprocess_workers, sticker_finisher
         from generator.pipeline import StickerPipeline
         from generator.styles import StyleRegistry
@@ -83,6 +104,13 @@ class StickerGenerator:
         self._post_pool = ThreadPoolExecutor(default_postprocess_workers(), thread_name_prefix="sticker-post")
         self._lock = asyncio.Lock()  # style switch + generate: one pipeline call at a time
         self._hot: OrderedDict[str, None] = OrderedDict()
+        self._subjects = SubjectCache()
+        self._subject_styles: OrderedDict[str, tuple[str, str]] = OrderedDict()  # name -> (style, file)
+        self._clips = DiffusionClips(
+            model_cfg.motion_adapter,
+            local_files_only=model_cfg.local_files_only,
+            frames=model_cfg.motion_frames,
+        )
         self._evicted: set[str] = set()
         self._broken: str | None = None
         self._stats = EngineStats()
@@ -101,22 +129,23 @@ class StickerGenerator:
             max_batch_size=engine_cfg.max_batch_size,
             batch_wait_timeout_s=engine_cfg.max_wait_ms / 1000,
             max_concurrent_batches=max(1, engine_cfg.ray.deployment.max_concurrent_batches),
-            batch_size_fn=lambda requests: sum(r.count for r in requests),
+            batch_size_fn=lambda jobs: sum(job.request.count for job in jobs),
         )(self._generate_batch)
         self._report()
 
     # ------------------------------------------------------------------ called through handles
-    async def generate(self, request: GenerationRequest) -> GenerationResult | RemoteFailure:
-        """One request → finished stickers, or a `RemoteFailure` carrying the typed error."""
+    async def generate(
+        self, request: GenerationRequest, subject: SubjectLora | None = None
+    ) -> GenerationResult | RemoteFailure:
+        """One request (with a taught subject's LoRA, `subject`) → finished stickers, or a
+        `RemoteFailure` carrying the typed error."""
         entered = time.perf_counter()
         try:
             validate_request(request, self._styles)
-            style = serve.get_multiplexed_model_id() or request.style
-            await self._hot_style(style)
-            if style in self._hot:
-                self._hot.move_to_end(style)  # the same recency as Serve's own LRU
+            style = await self._style_of(request, subject)
+            await self._make_hot(style)
             loaded = time.perf_counter()
-            result = await self._batched(request)
+            result = await self._batched(_Job(request, style))
             if isinstance(result, GenerationResult):  # time on the replica, for the client's figures
                 result.timings_ms["style_load_ms"] = (loaded - entered) * 1000
                 result.timings_ms["replica_ms"] = (time.perf_counter() - entered) * 1000
@@ -127,6 +156,35 @@ class StickerGenerator:
             log.exception("request %r failed", request.request_id)
             return RemoteFailure.of(
                 GenerationFailed("Something went wrong while drawing that sticker.", detail=repr(exc))
+            )
+
+    async def animate(
+        self, request: GenerationRequest, formats: Sequence[str]
+    ) -> AnimationResult | RemoteFailure:
+        """A video-diffusion clip (the local engine's code) in the request's fused style, encoded in
+        `formats`; without a motion adapter the same one line as locally."""
+        try:
+            style = validate_request(request, self._styles)
+            if request.subject_lora is not None:
+                raise InvalidRequest(
+                    "Taught subjects cannot be animated with video diffusion yet; try a motion."
+                )
+            await self._make_hot(request.style)
+            steps = request.steps or style.steps or self._cfg.default_steps
+            async with self._lock:
+                self._forget_evicted()
+                frames = await _finish_in_thread(self._animate_frames, request, style, steps)
+            loop = asyncio.get_running_loop()
+            files = await loop.run_in_executor(
+                self._post_pool, _encode_frames, frames, style, request, tuple(formats)
+            )
+            return AnimationResult(request=request, files=files)
+        except GeneratorError as exc:
+            return RemoteFailure.of(exc)
+        except Exception as exc:
+            log.exception("a diffusion animation in style %r failed", request.style)
+            return RemoteFailure.of(
+                GenerationFailed("Something went wrong while animating that sticker.", detail=repr(exc))
             )
 
     def styles(self) -> list[StyleSummary]:
@@ -158,11 +216,47 @@ class StickerGenerator:
             raise RuntimeError(f"the sticker pipeline is broken: {self._broken}")
 
     # ------------------------------------------------------------------ styles (multiplexed)
+    async def _style_of(self, request: GenerationRequest, subject: SubjectLora | None) -> str:
+        """The style to draw in: the request's, or with a taught subject "style+<sha256>" (its LoRA file
+        then on this node's disk). Replicas never read the bot's paths."""
+        if subject is None:
+            if request.subject_lora is not None:
+                raise InvalidRequest("A taught subject must come with its LoRA.")
+            return request.style
+        name = subject_content_style_name(request.style, subject.digest)
+        routed = serve.get_multiplexed_model_id()
+        if routed and routed != name:
+            raise InvalidRequest("That request was routed for another style.", detail=routed)
+        path = await self._subjects.path_for(subject)
+        self._subject_styles[name] = (request.style, str(path))
+        self._subject_styles.move_to_end(name)
+        while len(self._subject_styles) > MAX_SUBJECT_STYLES:
+            self._subject_styles.popitem(last=False)
+        return name
+
+    async def _make_hot(self, style: str) -> None:
+        await self._hot_style(style)
+        if style in self._hot:
+            self._hot.move_to_end(style)  # the same recency as Serve's own LRU
+
+    def _activate(self, style: str) -> float:
+        """Fuse `style` (a taught subject's dynamic style is first made ready, as the local engine does)."""
+        if style in self._subject_styles:
+            self._pipeline.add_subject_style(style, *self._subject_styles[style])
+        return float(self._pipeline.activate_style(style))
+
+    def _animate_frames(self, request: GenerationRequest, style: StyleSummary, steps: int) -> list[Any]:
+        switch_ms = self._activate(request.style)
+        if switch_ms:
+            self._stats.switches += 1
+            self._stats.switch_ms.append(switch_ms)
+        return self._clips.frames_on_worker(self._pipeline, request, style, steps)
+
     async def _load_style(self, style: str) -> _HotStyle:
         """A multiplex miss: fuse the style's weights now (under the lock), so batches find it hot."""
         async with self._lock:
             self._forget_evicted()
-            switch_ms = await asyncio.to_thread(self._pipeline.activate_style, style)
+            switch_ms = await _finish_in_thread(self._activate, style)
         self._stats.switches += 1
         self._stats.switch_ms.append(switch_ms)
         self._hot[style] = None
@@ -177,15 +271,15 @@ class StickerGenerator:
             self._pipeline.forget_style(name)
 
     # ------------------------------------------------------------------ batches
-    async def _generate_batch(
-        self, requests: list[GenerationRequest]
-    ) -> list[GenerationResult | RemoteFailure]:
+    async def _generate_batch(self, jobs: list[_Job]) -> list[GenerationResult | RemoteFailure]:
         """Serve's batch (one style since ray PR #59334); split further by size and steps."""
+        requests = [job.request for job in jobs]
         groups: dict[BatchKey, list[int]] = {}
-        for index, request in enumerate(requests):
+        for index, job in enumerate(jobs):
+            request = job.request
             style = self._styles[request.style]
             steps = request.steps or style.steps or self._cfg.default_steps
-            groups.setdefault(BatchKey(request.style, request.width, request.height, steps), []).append(index)
+            groups.setdefault(BatchKey(job.style, request.width, request.height, steps), []).append(index)
         results: list[Any] = [None] * len(requests)
         finishing = []
         for key, indices in groups.items():
@@ -216,7 +310,7 @@ class StickerGenerator:
             self._forget_evicted()
             started = time.perf_counter()
             try:
-                switch_ms, images = await asyncio.to_thread(
+                switch_ms, images = await _finish_in_thread(
                     self._switch_and_run, key, prompts, negatives, seeds
                 )
             except GeneratorError:
@@ -249,7 +343,7 @@ class StickerGenerator:
     def _switch_and_run(
         self, key: BatchKey, prompts: list[str], negatives: list[str], seeds: list[int]
     ) -> tuple[float, list[Any]]:
-        switch_ms = float(self._pipeline.activate_style(key.style))
+        switch_ms = self._activate(key.style)
         images = self._pipeline.run(prompts, negatives, seeds, key.steps, key.width, key.height)
         if len(images) != len(prompts):
             raise RuntimeError(f"pipeline returned {len(images)} images for {len(prompts)} prompts")
@@ -293,6 +387,31 @@ class StickerGenerator:
             self._board.report.remote(self.status())
         except Exception:
             log.debug("status report failed", exc_info=True)
+
+
+async def _finish_in_thread(func: Callable[..., T], *args: Any) -> T:
+    """`asyncio.to_thread`, but a cancelled caller (a request cancelled by its client) still waits for
+    the thread: the pipeline lock its caller holds must not be released while the pipeline runs."""
+    task = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue
+            except Exception:
+                break
+        raise
+
+
+def _encode_frames(
+    frames: list[Any], style: StyleSummary, request: GenerationRequest, formats: tuple[str, ...]
+) -> dict[str, bytes]:
+    from generator.animation.engine_clips import encode_frames
+
+    return encode_frames(frames, style, request, formats)
 
 
 def _sticker(data: bytes, seed: int) -> Sticker:

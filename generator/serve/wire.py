@@ -7,8 +7,10 @@ keyword-only `detail` does not survive exception pickling, and a value keeps `us
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from generator import api
+from generator.animation import errors as animation_errors
 
 _ERRORS: dict[str, type[api.GeneratorError]] = {
     cls.kind: cls
@@ -22,6 +24,8 @@ _ERRORS: dict[str, type[api.GeneratorError]] = {
         api.GenerationFailed,
         api.EngineClosed,
         api.EngineUnavailable,
+        animation_errors.AnimationUnavailable,
+        animation_errors.AnimationEncodingFailed,
     )
 }
 
@@ -56,3 +60,13 @@ class ReplicaStatus:
     stats: api.EngineStats = field(default_factory=api.EngineStats)
     healthy: bool = True
     updated: float = 0.0  # time.time() of the report
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectLora:
+    """A taught subject's LoRA on its way to a replica: the sha256 of its bytes and the object-store
+    reference of those bytes (`ray.ObjectRef[bytes]`; fetched only by a node that lacks the file)."""
+
+    digest: str
+    size: int
+    data: Any

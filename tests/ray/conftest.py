@@ -95,10 +95,22 @@ def deploy(model: ModelConfig, engine: EngineConfig) -> None:
 
 
 @pytest.fixture(scope="session")
+def tiny_motion_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`stickerbot dev tiny-motion-adapter`: a random-weight AnimateDiff adapter for the tiny model."""
+    from bot.cli import main
+
+    target = tmp_path_factory.mktemp("tiny-motion") / "adapter"
+    assert main(["dev", "tiny-motion-adapter", str(target)]) == 0
+    return target
+
+
+@pytest.fixture(scope="session")
 def main_app(
-    ray_cluster: None, tiny_model_dir: Path, ray_styles_dir: Path
+    ray_cluster: None, tiny_model_dir: Path, ray_styles_dir: Path, tiny_motion_adapter: Path
 ) -> tuple[ModelConfig, EngineConfig]:
-    """The app most tests share: one replica, two hot styles, batches of up to 8 images."""
+    """The app most tests share: one replica, two hot styles, batches of up to 8 images, the tiny
+    motion adapter for diffusion animations."""
     model, engine = ray_configs(tiny_model_dir, ray_styles_dir, "stickerbot-test")
+    model = model.model_copy(update={"motion_adapter": str(tiny_motion_adapter)})
     deploy(model, engine)
     return model, engine

@@ -110,6 +110,33 @@ async def test_a_full_queue_answers_busy_at_once(tight_configs: tuple[ModelConfi
         await engine.close()
 
 
+async def test_a_replica_without_a_motion_adapter_answers_the_local_line(
+    tight_configs: tuple[ModelConfig, EngineConfig],
+) -> None:
+    """The tight app's model names the hub's adapter, which this offline machine does not have."""
+    from generator.animation.diffusion import load_motion_adapter
+    from generator.animation.errors import AnimationUnavailable
+
+    model, engine_cfg = tight_configs
+    with pytest.raises(AnimationUnavailable) as local:
+        load_motion_adapter(model.motion_adapter, local_files_only=model.local_files_only)
+    from ray import serve
+
+    if engine_cfg.ray.app not in serve.status().applications:  # a second `serve.run` restarts replicas
+        await asyncio.to_thread(deploy, model, engine_cfg)
+    engine = RayEngine(model, engine_cfg)
+    await engine.start()
+    await engine.wait_connected(60)
+    try:
+        for _ in range(2):  # the missing adapter is remembered: the same line again
+            with pytest.raises(AnimationUnavailable) as remote:
+                await engine.animate(GenerationRequest(prompt="otter", style="otter", seed=1), ("gif",))
+            assert remote.value.user_message == local.value.user_message
+            assert "\n" not in remote.value.user_message
+    finally:
+        await engine.close()
+
+
 UNREACHABLE_BOT = """
 import asyncio, logging, socket, sys
 from generator.api import GenerationRequest, EngineUnavailable
