@@ -108,6 +108,16 @@ def _without_fused_projections(unet: torch.nn.Module) -> Iterator[bool]:
             module._modules[name] = layer
 
 
+def _copy_added_conditioning(unet2d: torch.nn.Module, motion_unet: torch.nn.Module) -> None:
+    """`UNetMotionModel.from_unet2d` (diffusers 0.42) copies every block but not SDXL's `add_embedding`
+    (the pooled-text and size conditioning): without this the motion UNet keeps random weights there and
+    each process would draw a different clip for the same request."""
+    source = getattr(unet2d, "add_embedding", None)
+    target = getattr(motion_unet, "add_embedding", None)
+    if source is not None and target is not None:
+        target.load_state_dict(source.state_dict())
+
+
 class ClipDiffuser:
     """AnimateDiff around one SDXL pipeline; the motion UNet is rebuilt when the style changes."""
 
@@ -128,6 +138,7 @@ class ClipDiffuser:
                 pipe = AnimateDiffSDXLPipeline.from_pipe(self.base, motion_adapter=self.adapter)
             if fused:
                 pipe.unet.fuse_qkv_projections()
+            _copy_added_conditioning(self.base.unet, pipe.unet)
             if pipe.unet.device != self.base.device or pipe.unet.dtype != self.base.unet.dtype:
                 with _quiet_diffusers():
                     pipe.unet.to(device=self.base.device, dtype=self.base.unet.dtype)

@@ -92,3 +92,17 @@ def test_strength_default_and_range(diffuser: ClipDiffuser):
     assert ModelConfig(motion_from_static_strength=0).motion_from_static_strength == 0
     with pytest.raises(ValueError, match="strength"):
         _clip(diffuser, 1, start=None, strength=2.0)
+
+
+def test_motion_unet_keeps_the_style_unets_added_conditioning():
+    """diffusers' `from_unet2d` leaves SDXL's `add_embedding` random: two diffusers built from the same
+    weights must draw the same clip, with the static UNet's conditioning weights."""
+    base = build_tiny_pipeline()
+    adapter = build_tiny_motion_adapter()
+    first, second = ClipDiffuser(base, adapter), ClipDiffuser(base, adapter)
+    for diffuser in (first, second):
+        motion = diffuser.pipeline("tiny").unet.add_embedding.state_dict()
+        for name, tensor in base.unet.add_embedding.state_dict().items():
+            assert torch.equal(motion[name], tensor), name
+    a, b = _clip(first, 4), _clip(second, 4)
+    assert [np.asarray(f).tobytes() for f in a] == [np.asarray(f).tobytes() for f in b]
