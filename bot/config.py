@@ -169,6 +169,11 @@ class TelegramConfig(Section):
     inline_deadline_s: float = Field(
         6.0, gt=0, description="answer inline queries within this time (Telegram drops late ones)"
     )
+    inline_animated: bool = Field(
+        False,
+        description="inline answers also offer the first candidate animated (a video sticker) when it is "
+        "ready in time; turn on where stickers are drawn on a GPU (a CPU misses the inline deadline)",
+    )
     mode: Literal["polling", "webhook"] | None = Field(
         None,
         description="polling | webhook (null: webhook when webhook.url is set); docs/scaling/shared-state.md",

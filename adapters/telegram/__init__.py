@@ -14,5 +14,7 @@ __all__ = ["AdapterOptions", "TelegramAdapter", "TelegramConfigError", "create_a
 
 
 def create_adapter(config: TelegramConfig, service: StickerServiceAPI, app_config: AppConfig) -> Adapter:
-    options = AdapterOptions(stop_grace_s=app_config.limits.shutdown_grace_s)
+    options = AdapterOptions(
+        stop_grace_s=app_config.limits.shutdown_grace_s, inline_animated=config.inline_animated
+    )
     return TelegramAdapter(config, service, app_config, options=options)

@@ -52,3 +52,13 @@ async def test_the_animated_candidate_is_part_of_the_same_charge(api: FakeBotAPI
     finally:
         await harness.stop()
         await service.close()
+
+
+def test_the_operator_turns_the_animated_candidate_on_in_the_config() -> None:
+    from adapters.telegram import create_adapter
+    from bot.config import AppConfig
+
+    for value in (False, True):
+        app_config = AppConfig.model_validate({"telegram": {"inline_animated": value, "token": "1:x"}})
+        adapter = create_adapter(app_config.telegram, None, app_config)  # type: ignore[arg-type]
+        assert adapter.options.inline_animated is value  # type: ignore[attr-defined]
