@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 TEMPLATE_FIELD_RE = re.compile(r"\{([^{}]*)\}")
+PENDING_LAYERS = 12  # layers' scores held before they are reduced (bounds the memory they take)
 MAX_CAPTURE_POSITIONS = 32 * 32  # layers with more positions (the 64x64 level) are not captured
 
 
@@ -60,6 +61,13 @@ def token_weights(tokenizer: Any, prompts: Sequence[str], phrases: Sequence[Sequ
     return weights
 
 
+def _key_projection(attn: Any) -> torch.nn.Module:
+    """The layer computing the keys: the fused key+value projection (`fuse_qkv`) or `to_k`."""
+    if getattr(attn, "fused_projections", False) and getattr(attn, "to_kv", None) is not None:
+        return attn.to_kv
+    return attn.to_k
+
+
 class _CaptureProcessor:
     """Wraps one cross-attention layer's processor and records the chosen tokens' attention."""
 
@@ -75,12 +83,24 @@ class _CaptureProcessor:
         *args: Any,
         **kwargs: Any,
     ) -> torch.Tensor:
-        out = self.inner(attn, hidden_states, encoder_hidden_states, *args, **kwargs)
         recorder = self.recorder
-        if recorder.weights is not None and encoder_hidden_states is not None and hidden_states.ndim == 3:
-            started = time.perf_counter()
-            recorder.record(attn, hidden_states, encoder_hidden_states)
-            recorder.seconds += time.perf_counter() - started
+        if recorder.weights is None or encoder_hidden_states is None or hidden_states.ndim != 3:
+            return self.inner(attn, hidden_states, encoder_hidden_states, *args, **kwargs)
+        # keep the query and key the layer computes anyway: recomputing them was most of the prior's cost
+        kept: dict[str, list[torch.Tensor]] = {"query": [], "key": []}
+        hooks = [
+            module.register_forward_hook(lambda _m, _i, output, bucket=bucket: bucket.append(output))
+            for module, bucket in ((attn.to_q, kept["query"]), (_key_projection(attn), kept["key"]))
+        ]
+        try:
+            out = self.inner(attn, hidden_states, encoder_hidden_states, *args, **kwargs)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        started = time.perf_counter()
+        query, key = (values[0] if len(values) == 1 else None for values in kept.values())
+        recorder.record(attn, hidden_states, encoder_hidden_states, query=query, key=key)
+        recorder.seconds += time.perf_counter() - started
         return out
 
 
@@ -93,6 +113,9 @@ class AttentionRecorder:
         self.latent_hw: tuple[int, int] = (64, 64)
         self.maps: dict[tuple[int, int], torch.Tensor] = {}
         self.counts: dict[tuple[int, int], int] = {}
+        # raw scores waiting to be turned into maps, grouped by (size, heads, scale): a handful of
+        # batched operations instead of several small ones per layer, which cost more than the maths
+        self.pending: dict[tuple[tuple[int, int], int, float], list[torch.Tensor]] = {}
         self.seconds = 0.0
         self.installed = False
 
@@ -119,10 +142,19 @@ class AttentionRecorder:
     def begin(self, weights: torch.Tensor, latent_hw: tuple[int, int]) -> None:
         self.weights = weights
         self.latent_hw = latent_hw
-        self.maps, self.counts, self.seconds = {}, {}, 0.0
+        self.maps, self.counts, self.pending, self.seconds = {}, {}, {}, 0.0
 
     @torch.no_grad()
-    def record(self, attn: Any, hidden_states: torch.Tensor, context: torch.Tensor) -> None:
+    def record(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        context: torch.Tensor,
+        query: torch.Tensor | None = None,
+        key: torch.Tensor | None = None,
+    ) -> None:
+        """Add this layer's attention to the chosen tokens. `query` and `key` are the outputs of the
+        layer's own query and key projections when the processor kept them (else computed here)."""
         assert self.weights is not None
         batch, positions, _ = hidden_states.shape
         if positions > MAX_CAPTURE_POSITIONS or batch != self.weights.shape[0]:
@@ -133,25 +165,40 @@ class AttentionRecorder:
             return
         if attn.norm_cross:
             context = attn.norm_encoder_hidden_states(context)
-        query = attn.to_q(hidden_states)
-        if getattr(attn, "fused_projections", False) and hasattr(attn, "to_kv"):
-            key = attn.to_kv(context).chunk(2, dim=-1)[0]
-        else:
-            key = attn.to_k(context)
+        if query is None or query.shape[:2] != hidden_states.shape[:2]:
+            query = attn.to_q(hidden_states)
+        projection = _key_projection(attn)
+        if key is None or key.shape[:2] != context.shape[:2]:
+            key = projection(context)
+        if projection is not attn.to_k:
+            key = key.chunk(2, dim=-1)[0]  # the fused projection's output is keys then values
         heads = attn.heads
         head_dim = query.shape[-1] // heads
         query = query.view(batch, positions, heads, head_dim).transpose(1, 2)
         key = key.view(batch, -1, heads, head_dim).transpose(1, 2)
-        probs = torch.softmax((query @ key.transpose(-1, -2)).float() * attn.scale, dim=-1)
-        weights = self.weights.to(probs.device)[:, None, None, : probs.shape[-1]]
-        mass = (probs * weights).sum(dim=-1).mean(dim=1)  # (batch, positions)
         size = (lh // scale, lw // scale)
-        mass = mass.reshape(batch, *size).cpu()
-        self.maps[size] = self.maps.get(size, 0) + mass
-        self.counts[size] = self.counts.get(size, 0) + 1
+        group = self.pending.setdefault((size, heads, float(attn.scale)), [])
+        group.append(query @ key.transpose(-1, -2))  # (batch, heads, positions, tokens)
+        if len(group) >= PENDING_LAYERS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Turn the pending scores into summed per-layer maps (head-averaged attention on chosen tokens)."""
+        assert self.weights is not None
+        for (size, _heads, scale), scores in self.pending.items():
+            stacked = torch.stack(scores, dim=1)  # (batch, layers, heads, positions, tokens)
+            probs = torch.softmax(stacked.float().mul_(scale), dim=-1)
+            weights = self.weights.to(probs.device, probs.dtype)[:, None, None, : probs.shape[-1], None]
+            mass = (probs @ weights).squeeze(-1).mean(dim=2).sum(dim=1)  # (batch, positions)
+            mass = mass.reshape(mass.shape[0], *size).cpu()
+            self.maps[size] = self.maps.get(size, 0) + mass
+            self.counts[size] = self.counts.get(size, 0) + len(scores)
+        self.pending = {}
 
     def end(self) -> list[np.ndarray | None]:
         """One mask per image (float32 in [0, 1] at the finest captured resolution), None without maps."""
+        if self.weights is not None and self.pending:
+            self._flush()
         weights, self.weights = self.weights, None
         if weights is None or not self.maps:
             return [None] * (0 if weights is None else weights.shape[0])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.attention_prior import subject_phrases, token_weights
+from generator.attention_prior import _key_projection, subject_phrases, token_weights
 from generator.postprocess import StickerOptions, cutout, make_sticker
 from generator.postprocess.pipeline import SUBJECT_PRIOR, subject_prior
 from generator.postprocess.scenes import EmojiFontMissing, pale_scene
@@ -96,6 +96,38 @@ def test_generated_images_carry_a_subject_mask(tiny_pipeline) -> None:
         assert np.array_equal(np.asarray(a), np.asarray(b))
         assert SUBJECT_PRIOR not in b.info
     assert make_sticker(images[0], StickerOptions())  # the finished path takes an image with a prior
+
+
+def test_the_prior_reuses_each_layers_own_projections(tiny_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording keeps the query and keys the cross-attention computes anyway (one projection each
+    per layer and pass, not two) and builds exactly the masks that recomputing them gives."""
+    import torch
+
+    pipe = tiny_pipeline
+    calls = [0]
+    attn2 = [m for name, m in pipe.pipe.unet.named_modules() if name.endswith("attn2")]
+    layers = [m.to_q for m in attn2] + [_key_projection(m) for m in attn2]
+    counters = [
+        layer.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1)) for layer in layers
+    ]
+    prompts = ["eating, otter, dm-sticker"]
+    try:
+        kept = subject_prior(pipe.run(prompts, [""], [3], 1, 128, 128)[0])
+        assert calls[0] == len(layers)  # one query and one key projection per layer for the one UNet pass
+
+        class NoHook:
+            def remove(self) -> None:
+                pass
+
+        monkeypatch.setattr(torch.nn.Linear, "register_forward_hook", lambda self, hook: NoHook())
+        calls[0] = 0
+        recomputed = subject_prior(pipe.run(prompts, [""], [3], 1, 128, 128)[0])
+        assert calls[0] > len(layers)  # the old way: the recorder projects the captured layers again
+    finally:
+        for counter in counters:
+            counter.remove()
+    assert kept is not None and recomputed is not None
+    assert np.array_equal(kept, recomputed)
 
 
 def test_prompts_outside_the_template_get_no_mask(tiny_pipeline) -> None:
