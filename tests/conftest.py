@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.fake_engine import FakeEngine
 from tests.fakes.postgres import PostgresServer
 
@@ -60,3 +61,15 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of a fresh, empty PostgreSQL schema on the session server (one per test)."""
     return postgres_server.new_database()
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    """The fake Discord (REST + gateway) on 127.0.0.1; the test fails if the bot broke its rules."""
+    fake = FakeDiscord()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+    assert fake.violations == [], "the bot broke Discord's rules"

@@ -21,17 +21,6 @@ StartBot = Callable[..., Awaitable[DiscordAdapter]]
 
 
 @pytest.fixture
-async def fake_discord() -> AsyncIterator[FakeDiscord]:
-    fake = FakeDiscord()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-    assert fake.violations == [], "the bot broke Discord's rules"
-
-
-@pytest.fixture
 async def service(tmp_path: Path, fake_engine: FakeEngine) -> AsyncIterator[StickerService]:
     svc = await make_service(tmp_path, fake_engine)
     try:

@@ -111,33 +111,13 @@ async def test_teach_on_the_tiny_model_then_draw_my_dog(
     tiny_lora_files: list[Path],
 ) -> None:
     """The real training subprocess and the real diffusers engine behind the real discord.py client."""
-    from bot.config import AppConfig, EngineConfig, TeachConfig
     from bot.service import with_storage_under
     from bot.teaching.wiring import attach_teaching
     from generator.engine import build_engine
-    from tests.fakes.service_factory import GENEROUS_LIMITS, make_service
-    from tests.teach.test_engine_subject import otter_style
-    from tests.teach.test_worker import tiny_model
+    from tests.fakes.service_factory import make_service
+    from tests.teach.test_worker import tiny_teach_config
 
-    config = AppConfig(
-        model=tiny_model(tiny_model_dir),
-        engine=EngineConfig(
-            styles_dir=str(otter_style(tmp_path / "styles", tiny_lora_files[1])),
-            default_style="otter",
-            max_wait_ms=0,
-        ),
-        limits=GENEROUS_LIMITS,
-        teach=TeachConfig(
-            enabled=True,
-            data_dir=str(tmp_path / "teach"),
-            steps=4,
-            rank=4,
-            learning_rate=1e-2,
-            resolution=64,
-            checkpoint_every=2,
-            min_photo_side=64,
-        ),
-    )
+    config = tiny_teach_config(tmp_path, tiny_model_dir, tiny_lora_files[1])
     (tmp_path / "real").mkdir()
     config = with_storage_under(config, tmp_path / "real")
     engine = build_engine(config.model, config.engine)

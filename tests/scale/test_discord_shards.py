@@ -3,24 +3,11 @@ by the process that holds the guild's shard ((guild_id >> 22) % shard_count)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tests.fakes.discord_server import FakeDiscord, snowflake
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-@pytest.fixture
-async def fake_discord() -> AsyncIterator[FakeDiscord]:
-    fake = FakeDiscord()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-    assert fake.violations == [], "the bot broke Discord's rules"
 
 
 def discord_section(fake: FakeDiscord, shard: int) -> str:

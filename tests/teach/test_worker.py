@@ -30,6 +30,29 @@ def tiny_model(model_dir: Path) -> ModelConfig:
     return ModelConfig(path=str(model_dir), device="cpu", local_files_only=True, compile="off", warmup=False)
 
 
+def tiny_teach_config(tmp_path: Path, tiny_model_dir: Path, style_lora: Path) -> AppConfig:
+    """The tiny model, an "otter" style from `style_lora` and a quick 4-step teach: the end-to-end setup."""
+    return AppConfig(
+        model=tiny_model(tiny_model_dir),
+        engine=EngineConfig(
+            styles_dir=str(otter_style(tmp_path / "styles", style_lora)),
+            default_style="otter",
+            max_wait_ms=0,
+        ),
+        limits=GENEROUS_LIMITS,
+        teach=TeachConfig(
+            enabled=True,
+            data_dir=str(tmp_path / "teach"),
+            steps=4,
+            rank=4,
+            learning_rate=1e-2,
+            resolution=64,
+            checkpoint_every=2,
+            min_photo_side=64,
+        ),
+    )
+
+
 async def test_a_killed_training_resumes_from_its_checkpoint(tmp_path: Path, tiny_model_dir: Path) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -73,25 +96,7 @@ async def test_a_killed_training_resumes_from_its_checkpoint(tmp_path: Path, tin
 async def test_teach_then_sticker_my_dog_uses_the_lora_then_forget(
     tmp_path: Path, tiny_model_dir: Path, tiny_lora_files: list[Path]
 ) -> None:
-    config = AppConfig(
-        model=tiny_model(tiny_model_dir),
-        engine=EngineConfig(
-            styles_dir=str(otter_style(tmp_path / "styles", tiny_lora_files[1])),
-            default_style="otter",
-            max_wait_ms=0,
-        ),
-        limits=GENEROUS_LIMITS,
-        teach=TeachConfig(
-            enabled=True,
-            data_dir=str(tmp_path / "teach"),
-            steps=4,
-            rank=4,
-            learning_rate=1e-2,
-            resolution=64,
-            checkpoint_every=2,
-            min_photo_side=64,
-        ),
-    )
+    config = tiny_teach_config(tmp_path, tiny_model_dir, tiny_lora_files[1])
     config = with_storage_under(config, tmp_path)
     engine = build_engine(config.model, config.engine)
     service = await make_service(tmp_path, engine=engine, config=config)
