@@ -58,14 +58,17 @@ def cpu_header(
 def run_int8_and_peer(
     report: Report, section: str, pipe, styles_dir: Path, opts, cpu: dict[str, Any], bare_s: float | None
 ) -> None:
-    from generator.int8 import dequantize_linears, int8_kernels_available
+    from generator.int8 import int8_kernels_available
+    from generator.onednn import unpack_onednn
+    from generator.packing import restore_plain_layers
 
     if opts.peer:  # first, so the int8 engine's figures can be set against it
         _peer(report, section, pipe, opts)
     if opts.int8 and int8_kernels_available():
         sticker_pipe = _int8_engine(report, section, pipe, styles_dir, opts, cpu, bare_s)
-        for model in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2):
-            dequantize_linears(model)
+        for model in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
+            unpack_onednn(model)  # GEGLUs too
+            restore_plain_layers(model)  # int8 linears and oneDNN layers, packed copies freed
         del sticker_pipe
         gc.collect()
     elif opts.int8:

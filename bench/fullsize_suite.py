@@ -63,7 +63,7 @@ class FullSizeOptions:
             latency_runs=args.latency_runs or (20 if cuda else 5),
             batch_sizes=tuple(int(s) for s in sizes.split(",") if s.strip()),
             switches=args.switches or (6 if cuda else 2),
-            bare_runs=5 if cuda else 1,
+            bare_runs=5 if cuda else 2,
             bare=not args.no_bare,
             switch=not args.no_switch,
             compile=args.compile,
@@ -142,10 +142,10 @@ def _bare(report: Report, section: str, pipe, dtype, device, opts: FullSizeOptio
     import torch
 
     label = str(dtype).removeprefix("torch.")
-    print(f"bare diffusers, {label}, {opts.bare_runs} run(s)", flush=True)
+    print(f"bare diffusers, {label}, a warm-up run and {opts.bare_runs} timed run(s)", flush=True)
     times = []
     with StageTimer(pipe) as stages:
-        for i in range(opts.bare_runs + (1 if device.type == "cuda" else 0)):
+        for i in range(opts.bare_runs + 1):
             _sync(device)
             started = time.perf_counter()
             pipe(
@@ -160,8 +160,7 @@ def _bare(report: Report, section: str, pipe, dtype, device, opts: FullSizeOptio
             times.append(time.perf_counter() - started)
             stages.mark()
     calls = stages.calls()
-    if device.type == "cuda":
-        times, calls = times[1:], calls[1:]  # the first CUDA call pays for kernel selection
+    times, calls = times[1:], calls[1:]  # the first call pays for kernel selection and allocations
     report.raw["bare_s"] = times
     report.raw["bare_stages_ms"] = calls
     value = median(times)

@@ -28,6 +28,7 @@ from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
 from generator.api import GeneratorError, ModelMissing
 from generator.int8 import int8_kernels_available, quantize_linears
+from generator.onednn import onednn_packing_available, pack_for_onednn
 from generator.options import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,11 @@ def apply_speedups(pipe: StableDiffusionXLPipeline, cfg: ModelConfig, choice: De
     if choice.int8 and mode != "off":
         log.warning("model.compile %s is not used with int8 linear layers (eager int8 kernels)", mode)
         mode = "off"
+    if _packs_weights(cfg, choice, mode):  # after int8: its linears stay int8, convolutions get packed
+        for model in (unet, vae, pipe.text_encoder, pipe.text_encoder_2):
+            if model is not None:
+                pack_for_onednn(model, linears=not choice.int8)
+        applied.append("onednn_packed")
     if mode == "regional":
         unet.compile_repeated_blocks(fullgraph=True)
         applied.append("compile_regional")
@@ -306,6 +312,17 @@ def apply_speedups(pipe: StableDiffusionXLPipeline, cfg: ModelConfig, choice: De
         pipe.unet = torch.compile(unet, fullgraph=True)  # type: ignore[assignment]
         applied.append("compile_full")
     return applied
+
+
+def _packs_weights(cfg: ModelConfig, choice: DeviceChoice, compile_mode: str) -> bool:
+    """oneDNN-packed weights (generator.onednn): CPU only, eager only (a compiled UNet packs its own)."""
+    if choice.device.type != "cpu" or compile_mode != "off" or not cfg.cpu_packed_weights:
+        return False
+    compute = torch.float32 if choice.int8 else choice.dtype
+    if not onednn_packing_available(compute):
+        log.info("oneDNN packed weights unavailable for %s in this PyTorch build", compute)
+        return False
+    return True
 
 
 def _vae_upcast_off(pipe: StableDiffusionXLPipeline, cfg: ModelConfig, choice: DeviceChoice) -> bool:

@@ -80,6 +80,11 @@ class ModelConfig(Section):
         "auto", description="auto: fp32 VAE only where fp16 would overflow"
     )
     fuse_qkv: bool = Field(True, description="fuse attention projections")
+    cpu_packed_weights: bool = Field(
+        True,
+        description="CPU: keep linear/conv weights in oneDNN's blocked layout (faster steps; a second copy "
+        "of the weights in memory)",
+    )
     compile: Literal["auto", "off", "regional", "full"] = Field(
         "auto", description="torch.compile (YAML's bare `off` reads as false and means off)"
     )

@@ -18,7 +18,6 @@ from PIL import Image
 
 from generator.api import GenerationFailed, StyleError
 from generator.attention_prior import AttentionRecorder, subject_phrases, token_weights
-from generator.int8 import repack_stale
 from generator.lora import (
     Downloader,
     LoraFuser,
@@ -29,6 +28,7 @@ from generator.lora import (
 )
 from generator.model import DeviceChoice, apply_speedups, load_pipeline
 from generator.options import ModelConfig
+from generator.packing import repack_stale
 from generator.postprocess.pipeline import SUBJECT_PRIOR
 from generator.styles import StyleRegistry, StyleSpec
 from generator.subject_lora import subject_style_weights
@@ -239,7 +239,7 @@ class StickerPipeline:
             return 0.0
         try:
             elapsed = self._fuser.activate(weights)
-            if self.choice.int8:  # re-quantize the layers the switch rewrote (generator.int8)
+            if self.device.type == "cpu":  # repack the int8/oneDNN layers the switch rewrote
                 start = time.perf_counter()
                 repack_stale(self.pipe.unet, self.pipe.text_encoder, self.pipe.text_encoder_2)
                 elapsed += (time.perf_counter() - start) * 1000.0
