@@ -62,18 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="CPU: cap oneDNN/ATen/FBGEMM/MKL at AVX2 (an AVX2-only server, approximated)",
     )
+    parser.add_argument(
+        "--emulate-avx512-bf16",
+        action="store_true",
+        help="CPU: keep oneDNN off the AMX tiles (an AVX512-BF16 server without AMX, approximated)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.emulate_avx2:
-        from bench.cpu_limits import AVX2_ENV, emulating_avx2
+    if args.emulate_avx2 or args.emulate_avx512_bf16:
+        from bench.cpu_limits import AVX2_ENV, AVX512_BF16_ENV, emulating_avx2, emulating_avx512_bf16
 
-        if not emulating_avx2():  # the libraries read these once, at load: start again with them set
-            os.execve(
-                sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], {**os.environ, **AVX2_ENV}
-            )
+        env, active = (
+            (AVX2_ENV, emulating_avx2()) if args.emulate_avx2 else (AVX512_BF16_ENV, emulating_avx512_bf16())
+        )
+        if not active:  # the libraries read these once, at load: start again with them set
+            os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], {**os.environ, **env})
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.backend == "ray":
         from bench.ray_suite import RayOptions, run_ray_suite

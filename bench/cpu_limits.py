@@ -16,11 +16,16 @@ AVX2_ENV = {
     "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
 }
+AVX512_BF16_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}  # no AMX tiles; ATen/MKL have no AMX bf16 path
 SHOWN_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
 def emulating_avx2() -> bool:
     return all(os.environ.get(key) == value for key, value in AVX2_ENV.items())
+
+
+def emulating_avx512_bf16() -> bool:
+    return not emulating_avx2() and os.environ.get("ONEDNN_MAX_CPU_ISA") == "AVX512_CORE_BF16"
 
 
 def effective_flags() -> set[str]:
@@ -30,6 +35,8 @@ def effective_flags() -> set[str]:
     flags = cpu_flags()
     if emulating_avx2():
         flags = {f for f in flags if not f.startswith(("avx512", "amx", "avx_vnni")) and f != "bf16"}
+    elif emulating_avx512_bf16():
+        flags = {f for f in flags if not f.startswith("amx")}
     return flags
 
 
@@ -55,7 +62,7 @@ def describe_cpu() -> dict[str, object]:
         "cores": len(os.sched_getaffinity(0)),
         "real_flags": [f for f in SHOWN_FLAGS if f in real],
         "flags": [f for f in SHOWN_FLAGS if f in flags],
-        "class": cpu_class(flags) + (" (emulated on " + cpu_class(real) + ")" if emulating_avx2() else ""),
+        "class": cpu_class(flags) + (" (emulated on " + cpu_class(real) + ")" if flags != real else ""),
         "emulated_avx2": emulating_avx2(),
     }
 
