@@ -26,12 +26,15 @@ def cpu_header(
     report: Report, section: str, choice, unet_config: dict | None = None
 ) -> tuple[dict[str, Any], Any]:
     """Print the CPU flags and date; return the CPU description and the engine's auto choice for it."""
+    from generator.cpu_probe import probe_linear_speeds
     from generator.int8 import int8_kernels_available
     from generator.model import DeviceChoice, choose_cpu_precision
 
     cpu = describe_cpu()
     flags = effective_flags()
-    dtype, int8, reason = choose_cpu_precision("auto", flags, int8_kernels_available())
+    dtype, int8, reason = choose_cpu_precision(
+        "auto", flags, int8_kernels_available(), probe=probe_linear_speeds
+    )
     total, linear = unet_step_flops(1, SIZE, unet_config)
     cpu.update(
         unet_gflop=total / 1e9, unet_linear_gflop=linear / 1e9, date=dt.datetime.now(dt.UTC).isoformat()

@@ -111,7 +111,7 @@ def run_fullsize_suite(report: Report, opts: FullSizeOptions) -> None:
         if cpu is not None and (opts.int8 or opts.peer) and pipe.unet.dtype == torch.float32:
             run_int8_and_peer(report, section, pipe, styles_dir, opts, cpu, bare_s)
         if choice.int8 or (cpu is not None and choice.dtype == torch.float32):
-            report.add(section, "engine bf16", None, "", note="not run: no native bf16 on this CPU")
+            report.add(section, "engine bf16", None, "", note=f"not run: auto chose {choice.reason}")
             report.add(section, "peak resident memory", peak_rss_mb(), "MB")
             return
         if pipe.unet.dtype != choice.dtype:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from diffusers import (
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
 from generator.api import GeneratorError, ModelMissing
+from generator.cpu_probe import pick_precision, probe_linear_speeds
 from generator.int8 import int8_kernels_available, quantize_linears
 from generator.onednn import onednn_packing_available, pack_for_onednn
 from generator.options import ModelConfig
@@ -106,12 +108,17 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def choose_cpu_precision(
-    precision: str, flags: set[str], int8_kernels: bool
+    precision: str,
+    flags: set[str],
+    int8_kernels: bool,
+    probe: Callable[[list[str]], dict[str, float]] | None = None,
 ) -> tuple[torch.dtype, bool, str]:
     """(model dtype, int8 linears?, reason) on a CPU; `precision` is `model.precision`.
 
     auto: bf16 where the CPU has it natively (fastest there), else int8 linears where PyTorch has its
-    x86 int8 kernels (AVX2 servers), else fp32. Pure: the flags are passed in (tested per CPU class)."""
+    x86 int8 kernels (AVX2 servers), else fp32. With `probe` (`generator.cpu_probe`), a CPU with native
+    bf16 but no AMX is settled by measuring the candidates instead. Pure apart from the probe: the flags
+    are passed in (tested per CPU class)."""
     name = cpu_class(flags)
     if precision == "fp32":
         return torch.float32, False, f"cpu ({name}): fp32, set in the config"
@@ -122,9 +129,17 @@ def choose_cpu_precision(
         if not int8_kernels:
             raise GeneratorError("model.precision is int8 but this PyTorch build has no x86 int8 kernels.")
         return torch.float32, True, f"cpu ({name}): int8 linear layers + fp32, set in the config"
+    x86_int8 = int8_kernels and ("avx2" in flags or "avx512f" in flags)
+    if probe is not None and "amx_bf16" not in flags and any(f in flags for f in BF16_CPU_FLAGS):
+        speeds = probe(["bf16", "fp32", *(["int8"] if x86_int8 else [])])
+        chosen = pick_precision(speeds)
+        measured = ", ".join(f"{key} {value:.0f}" for key, value in speeds.items())
+        words = {"bf16": "bf16 (native)", "fp32": "fp32", "int8": "int8 linears + fp32"}[chosen]
+        reason = f"cpu ({name}): {words} (measured at start-up, GFLOP/s: {measured}), precision auto"
+        return (torch.bfloat16 if chosen == "bf16" else torch.float32), chosen == "int8", reason
     if any(f in flags for f in BF16_CPU_FLAGS):
         return torch.bfloat16, False, f"cpu ({name}): bf16 (native), precision auto"
-    if int8_kernels and ("avx2" in flags or "avx512f" in flags):
+    if x86_int8:
         return torch.float32, True, f"cpu ({name}): int8 linears + fp32 (no native bf16), precision auto"
     return torch.float32, False, f"cpu ({name}): fp32 (no native bf16, no int8 kernels), precision auto"
 
@@ -168,7 +183,9 @@ def choose_device(cfg: ModelConfig) -> DeviceChoice:
         return DeviceChoice(device, DTYPES[requested_dtype], "set in the config")
     if device.type in ("cuda", "mps"):
         return DeviceChoice(device, torch.float16, f"{device.type}: float16")
-    dtype, int8, reason = choose_cpu_precision("auto", cpu_flags(), int8_kernels_available())
+    dtype, int8, reason = choose_cpu_precision(
+        "auto", cpu_flags(), int8_kernels_available(), probe=probe_linear_speeds
+    )
     return DeviceChoice(device, dtype, reason, int8=int8)
 
 

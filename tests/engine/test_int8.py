@@ -183,3 +183,53 @@ def test_fp32_reference_and_dequantize_give_back_plain_linears() -> None:
         assert dequantize_linears(model) == 2
         assert not any(isinstance(m, Int8Linear) for m in model.modules())
         assert torch.equal(model(x), reference)
+
+
+# --------------------------------------------------------------------------- start-up probe (AVX512-BF16, no AMX)
+def test_probe_settles_auto_on_a_bf16_cpu_without_amx() -> None:
+    asked: list[list[str]] = []
+
+    def probe(candidates: list[str]) -> dict[str, float]:
+        asked.append(candidates)
+        return {"bf16": 210.0, "fp32": 280.0, "int8": 640.0}  # an Intel core kept off its AMX tiles
+
+    dtype, int8, reason = choose_cpu_precision("auto", AVX512_BF16, int8_kernels=True, probe=probe)
+    assert (dtype, int8) == (torch.float32, True)
+    assert asked == [["bf16", "fp32", "int8"]]
+    assert "measured at start-up" in reason and "int8 640" in reason and "bf16 210" in reason
+
+    def bf16_fast(candidates: list[str]) -> dict[str, float]:
+        return {"bf16": 900.0, "fp32": 300.0, "int8": 950.0}  # within 10 %: bf16 (no accuracy cost)
+
+    assert choose_cpu_precision("auto", AVX512_BF16, True, probe=bf16_fast)[:2] == (torch.bfloat16, False)
+    no_int8 = choose_cpu_precision("auto", AVX512_BF16, False, probe=lambda c: {k: 100.0 for k in c})
+    assert no_int8[:2] == (torch.bfloat16, False)
+
+
+@pytest.mark.parametrize("flags", [AMX, AVX2_ONLY, OLD_X86])
+def test_flags_decide_without_a_probe_where_they_are_clear(flags: set[str]) -> None:
+    def probe(candidates: list[str]) -> dict[str, float]:
+        raise AssertionError("no measurement needed on this CPU class")
+
+    with_probe = choose_cpu_precision("auto", flags, int8_kernels=True, probe=probe)
+    assert with_probe == choose_cpu_precision("auto", flags, int8_kernels=True)
+    assert choose_cpu_precision("fp32", AVX512_BF16, True, probe=probe)[:2] == (torch.float32, False)
+
+
+def test_pick_precision_prefers_bf16_then_fp32_over_a_small_int8_gain() -> None:
+    from generator.cpu_probe import pick_precision
+
+    assert pick_precision({"bf16": 95.0, "fp32": 50.0, "int8": 100.0}) == "bf16"
+    assert pick_precision({"bf16": 50.0, "fp32": 100.0, "int8": 110.0}) == "fp32"
+    assert pick_precision({"bf16": 50.0, "fp32": 100.0, "int8": 130.0}) == "int8"
+    assert pick_precision({"bf16": 50.0, "fp32": 100.0}) == "fp32"
+
+
+def test_the_real_probe_times_each_candidate() -> None:
+    from generator.cpu_probe import probe_linear_speeds
+    from generator.onednn import onednn_packing_available
+
+    candidates = ["fp32", "int8"] + (["bf16"] if onednn_packing_available(torch.bfloat16) else [])
+    speeds = probe_linear_speeds(candidates, repeats=2)
+    assert set(speeds) == set(candidates)
+    assert all(math.isfinite(v) and v > 0 for v in speeds.values())
