@@ -185,7 +185,7 @@ def test_fp32_reference_and_dequantize_give_back_plain_linears() -> None:
         assert torch.equal(model(x), reference)
 
 
-# --------------------------------------------------------------------------- start-up probe (AVX512-BF16, no AMX)
+# --------------------------------------------------------------- start-up probe (AVX512-BF16, no AMX)
 def test_probe_settles_auto_on_a_bf16_cpu_without_amx() -> None:
     asked: list[list[str]] = []
 
