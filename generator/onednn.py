@@ -22,7 +22,7 @@ from diffusers.models.activations import GEGLU
 from torch import nn
 from torch.nn import functional
 
-from generator.packing import PackedWeight, restore_plain_layers, share_as, swap_layers
+from generator.packing import PackedWeight, replace_children, restore_plain_layers, share_as, swap_layers
 
 
 @functools.cache
@@ -145,17 +145,14 @@ class OneDnnGEGLU(GEGLU):
 
 
 def _pack_geglus(model: nn.Module) -> int:
-    swaps = [
-        (parent, name, child)
-        for parent in model.modules()
-        for name, child in parent.named_children()
-        if type(child) is GEGLU and type(child.proj) is nn.Linear
-    ]
-    for parent, name, child in swaps:
-        geglu = share_as(child, OneDnnGEGLU)
-        geglu.proj = share_as(child.proj, OneDnnGatedLinear)
-        setattr(parent, name, geglu)
-    return len(swaps)
+    def packed(geglu: nn.Module) -> nn.Module:
+        fused = share_as(geglu, OneDnnGEGLU)
+        fused.proj = share_as(geglu.proj, OneDnnGatedLinear)
+        return fused
+
+    return replace_children(
+        model, lambda child: type(child) is GEGLU and type(child.proj) is nn.Linear, packed
+    )
 
 
 ONEDNN_LAYERS: tuple[tuple[type[nn.Module], type[nn.Module]], ...] = (
@@ -177,14 +174,9 @@ def pack_for_onednn(model: nn.Module, *, linears: bool = True, convolutions: boo
 
 def unpack_onednn(model: nn.Module) -> int:
     """Give `model` its plain layers back (the packed copies are freed with them)."""
-    gelus = [
-        (parent, name, child)
-        for parent in model.modules()
-        for name, child in parent.named_children()
-        if isinstance(child, OneDnnGEGLU)
-    ]
-    for parent, name, child in gelus:
-        setattr(parent, name, share_as(child, GEGLU))
+    replace_children(
+        model, lambda child: isinstance(child, OneDnnGEGLU), lambda child: share_as(child, GEGLU)
+    )
     return restore_plain_layers(model, OneDnnLinear) + restore_plain_layers(model, OneDnnConv2d)
 
 

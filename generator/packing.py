@@ -10,6 +10,7 @@ rather than the next request. Used by `generator.int8` (FBGEMM int8) and `genera
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
@@ -71,33 +72,36 @@ def share_as(layer: nn.Module, cls: type[L]) -> L:
     return new
 
 
+def replace_children(
+    model: nn.Module, wanted: Callable[[nn.Module], bool], make: Callable[[nn.Module], nn.Module]
+) -> int:
+    """Replace every submodule of `model` for which `wanted` holds by `make(it)`; returns how many."""
+    swaps = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if wanted(child)
+    ]
+    for parent, name, child in swaps:
+        setattr(parent, name, make(child))
+    return len(swaps)
+
+
 def swap_layers(model: nn.Module, plain_type: type[nn.Module], cls: type[nn.Module]) -> int:
     """Replace every layer of exactly `plain_type` under `model` by a weight-sharing `cls`; returns how many.
 
     Nothing is packed here: layers pack on first use, so layers that are never called (e.g. the separate
     q/k/v projections after `fuse_qkv_projections`) cost no packed copy."""
-    swaps = [
-        (parent, name, child)
-        for parent in model.modules()
-        for name, child in parent.named_children()
-        if type(child) is plain_type
-    ]
-    for parent, name, child in swaps:
-        setattr(parent, name, share_as(child, cls))
-    return len(swaps)
+    return replace_children(
+        model, lambda child: type(child) is plain_type, lambda child: share_as(child, cls)
+    )
 
 
 def restore_plain_layers(model: nn.Module, kind: type[PackedWeight] = PackedWeight) -> int:
     """Swap every packed layer of `kind` back for its plain class (sharing weights); returns how many."""
-    swaps = [
-        (parent, name, child)
-        for parent in model.modules()
-        for name, child in parent.named_children()
-        if isinstance(child, kind)
-    ]
-    for parent, name, child in swaps:
-        setattr(parent, name, share_as(child, child.plain_type))
-    return len(swaps)
+    return replace_children(
+        model, lambda child: isinstance(child, kind), lambda child: share_as(child, child.plain_type)
+    )
 
 
 def repack_stale(*models: nn.Module | None) -> int:

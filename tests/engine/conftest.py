@@ -42,9 +42,9 @@ def tiny_styles_dir(tiny_lora_files: list[Path], tmp_path_factory: pytest.TempPa
     return directory
 
 
-@pytest.fixture(scope="module")
-def tiny_sticker_pipeline(tiny_model_dir: Path, tiny_styles_dir: Path):
-    """A StickerPipeline on the tiny model in fp32 on the CPU, with the tiny styles prepared."""
+def load_tiny_sticker_pipeline(model_dir: Path, styles_dir: Path, **model: object):
+    """A StickerPipeline on the tiny model on the CPU; `model` are `ModelConfig` fields. For module-scoped
+    fixtures: the hub is kept offline while loading (the autouse fixture is function-scoped)."""
     import os
 
     from generator.options import ModelConfig
@@ -52,12 +52,18 @@ def tiny_sticker_pipeline(tiny_model_dir: Path, tiny_styles_dir: Path):
     from generator.styles import StyleRegistry
 
     saved = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"  # module scope: the autouse fixture is function-scoped
+    os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        cfg = ModelConfig(path=str(tiny_model_dir), device="cpu", dtype="float32", local_files_only=True)
-        return StickerPipeline.load(cfg, StyleRegistry.load(tiny_styles_dir))
+        cfg = ModelConfig(path=str(model_dir), device="cpu", local_files_only=True, **model)
+        return StickerPipeline.load(cfg, StyleRegistry.load(styles_dir))
     finally:
         if saved is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = saved
+
+
+@pytest.fixture(scope="module")
+def tiny_sticker_pipeline(tiny_model_dir: Path, tiny_styles_dir: Path):
+    """A StickerPipeline on the tiny model in fp32 on the CPU, with the tiny styles prepared."""
+    return load_tiny_sticker_pipeline(tiny_model_dir, tiny_styles_dir, dtype="float32")

@@ -12,6 +12,7 @@ import torch
 from generator.api import GeneratorError
 from generator.int8 import Int8Linear, int8_kernels_available
 from generator.model import choose_cpu_precision, cpu_flags
+from tests.engine.conftest import load_tiny_sticker_pipeline
 
 pytestmark = pytest.mark.skipif(not int8_kernels_available(), reason="PyTorch without x86 int8 kernels")
 
@@ -80,28 +81,12 @@ def test_unknown_precision_is_refused_by_the_config(tmp_path) -> None:
 
 
 # --------------------------------------------------------------------------- the tiny model in int8
-def _load(tiny_model_dir: Path, styles_dir: Path, precision: str):
-    from generator.options import ModelConfig
-    from generator.pipeline import StickerPipeline
-    from generator.styles import StyleRegistry
-
-    cfg = ModelConfig(path=str(tiny_model_dir), device="cpu", precision=precision, local_files_only=True)
-    return StickerPipeline.load(cfg, StyleRegistry.load(styles_dir))
-
-
 @pytest.fixture(scope="module")
 def int8_and_fp32(tiny_model_dir: Path, tiny_styles_dir: Path):
-    import os
-
-    saved = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        return _load(tiny_model_dir, tiny_styles_dir, "int8"), _load(tiny_model_dir, tiny_styles_dir, "fp32")
-    finally:
-        if saved is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = saved
+    return (
+        load_tiny_sticker_pipeline(tiny_model_dir, tiny_styles_dir, precision="int8"),
+        load_tiny_sticker_pipeline(tiny_model_dir, tiny_styles_dir, precision="fp32"),
+    )
 
 
 ARGS = (["happy otter", "sad otter"], ["", ""], [7, 8], 1, 128, 128)

@@ -3,7 +3,6 @@ style switch rewrites a weight, plain computation where packing cannot apply, on
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from generator.onednn import (
     unpack_onednn,
 )
 from generator.packing import repack_stale
+from tests.engine.conftest import load_tiny_sticker_pipeline
 
 pytestmark = pytest.mark.skipif(not onednn_packing_available(), reason="PyTorch without oneDNN packing")
 
@@ -142,29 +142,14 @@ def test_unpack_gives_back_plain_layers_sharing_the_weights() -> None:
 
 
 # --------------------------------------------------------------------------- the tiny pipeline
-def _load(tiny_model_dir: Path, styles_dir: Path, **model):
-    from generator.options import ModelConfig
-    from generator.pipeline import StickerPipeline
-    from generator.styles import StyleRegistry
-
-    cfg = ModelConfig(path=str(tiny_model_dir), device="cpu", local_files_only=True, **model)
-    return StickerPipeline.load(cfg, StyleRegistry.load(styles_dir))
-
-
 @pytest.fixture(scope="module")
 def packed_and_plain(tiny_model_dir: Path, tiny_styles_dir: Path):
-    saved = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        return (
-            _load(tiny_model_dir, tiny_styles_dir, precision="fp32"),
-            _load(tiny_model_dir, tiny_styles_dir, precision="fp32", cpu_packed_weights=False),
-        )
-    finally:
-        if saved is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = saved
+    return (
+        load_tiny_sticker_pipeline(tiny_model_dir, tiny_styles_dir, precision="fp32"),
+        load_tiny_sticker_pipeline(
+            tiny_model_dir, tiny_styles_dir, precision="fp32", cpu_packed_weights=False
+        ),
+    )
 
 
 ARGS = (["happy otter", "sad otter"], ["", ""], [7, 8], 1, 128, 128)
