@@ -6,7 +6,7 @@ UNet that is gigabytes of reordering per step. These layers reorder once and cal
 operators with the packed weight: the same kernels `torch.compile` uses when it freezes a model
 (`torch.ops.mkldnn._linear_pointwise` / `_convolution_pointwise`), but eagerly and without freezing,
 so fused LoRA styles keep working (the weight is repacked when a style switch rewrites it, see
-`generator.packing`). Results are the same kernels' results (bit-identical in the tests); the cost is
+`generator.packing`). A packed layer runs the kernel the plain one reaches; the cost is
 memory: a packed copy beside every weight in use. docs/performance/cpu.md has the measurements.
 
 A layer computes the plain way when packing cannot apply: autograd needed (training), another
