@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU: cap oneDNN/ATen/FBGEMM/MKL at AVX2 (an AVX2-only server, approximated)",
     )
     parser.add_argument(
+        "--no-packed-weights",
+        action="store_true",
+        help="CPU: the engine without oneDNN-packed weights (model.cpu_packed_weights: false), to compare",
+    )
+    parser.add_argument(
         "--emulate-avx512-bf16",
         action="store_true",
         help="CPU: keep oneDNN off the AMX tiles (an AVX512-BF16 server without AMX, approximated)",

@@ -50,6 +50,7 @@ class FullSizeOptions:
     int8: bool = True  # CPU: also run the engine with int8 linears (bench.cpu_int8)
     peer: bool = True  # CPU: the OpenVINO int8 peer (bench.openvino_peer)
     peer_runs: int = 3
+    packed_weights: bool = True  # CPU: model.cpu_packed_weights on the engine side
     tiny: bool = False  # --tiny-architecture: the same suite on the tiny test model (quick, peer included)
 
     @classmethod
@@ -70,6 +71,7 @@ class FullSizeOptions:
             int8=not getattr(args, "no_int8", False),
             peer=not getattr(args, "no_peer", False),
             tiny=getattr(args, "tiny_architecture", False),
+            packed_weights=not getattr(args, "no_packed_weights", False),
         )
 
 
@@ -213,7 +215,10 @@ def _engine_pipeline(
         tiny = AutoencoderTiny(**TINY_AUTOENCODER_CONFIG)  # taesdxl architecture, 2 x 1.2 M parameters
         pipe.vae = tiny.to(device=choice.device, dtype=choice.dtype)
     model_cfg = ModelConfig(
-        device=choice.device.type, dtype=str(choice.dtype).removeprefix("torch."), compile=opts.compile
+        device=choice.device.type,
+        dtype=str(choice.dtype).removeprefix("torch."),
+        compile=opts.compile,
+        cpu_packed_weights=opts.packed_weights,
     )
     sticker_pipe = StickerPipeline.from_pipeline(
         pipe, StyleRegistry.load(styles_dir), model_cfg, choice, hot_styles=hot_styles

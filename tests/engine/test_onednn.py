@@ -166,8 +166,9 @@ def _close(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 def test_cpu_pipelines_pack_by_default_and_the_switch_turns_it_off(packed_and_plain) -> None:
     packed, plain = packed_and_plain
     assert "onednn_packed" in packed.speedups and "onednn_packed" not in plain.speedups
-    for model in (packed.pipe.unet, packed.pipe.vae, packed.pipe.text_encoder, packed.pipe.text_encoder_2):
+    for model in (packed.pipe.unet, packed.pipe.text_encoder, packed.pipe.text_encoder_2):
         assert has_onednn_layers(model)
+    assert not has_onednn_layers(packed.pipe.vae)  # measured slower packed (docs/performance/cpu.md)
     assert not has_onednn_layers(plain.pipe.unet)
 
 
