@@ -317,11 +317,11 @@ def apply_speedups(pipe: StableDiffusionXLPipeline, cfg: ModelConfig, choice: De
     if choice.int8 and mode != "off":
         log.warning("model.compile %s is not used with int8 linear layers (eager int8 kernels)", mode)
         mode = "off"
-    if _packs_weights(cfg, choice, mode):  # after int8: its linears stay int8, convolutions get packed
-        # not the autoencoder: the tiny one's 64-channel convolutions decoded slower packed (measured)
-        for model in (unet, pipe.text_encoder, pipe.text_encoder_2):
-            if model is not None:
-                pack_for_onednn(model, linears=not choice.int8)
+    packed_models = [m for m in (unet, pipe.text_encoder, pipe.text_encoder_2) if m is not None]
+    # not the autoencoder: the tiny one's 64-channel convolutions decoded slower packed (measured)
+    if _packs_weights(cfg, choice, mode, packed_models):  # after int8: int8 linears stay, convs get packed
+        for model in packed_models:
+            pack_for_onednn(model, linears=not choice.int8)
         applied.append("onednn_packed")
     if mode == "regional":
         unet.compile_repeated_blocks(fullgraph=True)
@@ -332,15 +332,56 @@ def apply_speedups(pipe: StableDiffusionXLPipeline, cfg: ModelConfig, choice: De
     return applied
 
 
-def _packs_weights(cfg: ModelConfig, choice: DeviceChoice, compile_mode: str) -> bool:
-    """oneDNN-packed weights (generator.onednn): CPU only, eager only (a compiled UNet packs its own)."""
-    if choice.device.type != "cpu" or compile_mode != "off" or not cfg.cpu_packed_weights:
+def _packs_weights(cfg: ModelConfig, choice: DeviceChoice, compile_mode: str, models: list) -> bool:
+    """oneDNN-packed weights (generator.onednn): CPU only, eager only (a compiled UNet packs its own);
+    `auto` only where the packed copies leave as much memory free as they take (near the limit the
+    whole process slowed down more than packing gains: docs/performance/cpu.md)."""
+    setting = cfg.cpu_packed_weights
+    if choice.device.type != "cpu" or compile_mode != "off" or setting is False:
         return False
     compute = torch.float32 if choice.int8 else choice.dtype
     if not onednn_packing_available(compute):
         log.info("oneDNN packed weights unavailable for %s in this PyTorch build", compute)
         return False
+    if setting == "auto":
+        needed = packed_weight_bytes(models, linears=not choice.int8)
+        available = available_memory_bytes()
+        if available is not None and not packing_fits(needed, available):
+            log.warning(
+                "oneDNN packed weights off: they need %.1f GB and %.1f GB of memory is available "
+                "(model.cpu_packed_weights: auto; true forces them)",
+                needed / 1024**3,
+                available / 1024**3,
+            )
+            return False
     return True
+
+
+def packing_fits(needed: int, available: int) -> bool:
+    """Pack only when the packed copies leave at least as much memory free as they take."""
+    return available >= 2 * needed
+
+
+def packed_weight_bytes(models: list, *, linears: bool) -> int:
+    """Bytes the packed copies would take: the weights of the layers `pack_for_onednn` swaps."""
+    kinds = (torch.nn.Linear, torch.nn.Conv2d) if linears else (torch.nn.Conv2d,)
+    return sum(
+        module.weight.numel() * module.weight.element_size()
+        for model in models
+        for module in model.modules()
+        if type(module) in kinds
+    )
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _vae_upcast_off(pipe: StableDiffusionXLPipeline, cfg: ModelConfig, choice: DeviceChoice) -> bool:

@@ -80,10 +80,10 @@ class ModelConfig(Section):
         "auto", description="auto: fp32 VAE only where fp16 would overflow"
     )
     fuse_qkv: bool = Field(True, description="fuse attention projections")
-    cpu_packed_weights: bool = Field(
-        True,
+    cpu_packed_weights: bool | Literal["auto"] = Field(
+        "auto",
         description="CPU: keep linear/conv weights in oneDNN's blocked layout (faster steps; a second copy "
-        "of the weights in memory)",
+        "of the weights in memory); auto: only where that copy leaves as much memory free as it takes",
     )
     compile: Literal["auto", "off", "regional", "full"] = Field(
         "auto", description="torch.compile (YAML's bare `off` reads as false and means off)"

@@ -197,3 +197,34 @@ def test_config_key_is_validated(tmp_path) -> None:
     path.write_text("model:\n  cpu_packed_weights: sometimes\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"model\.cpu_packed_weights"):
         load_config(path, env={})
+
+
+def test_auto_packs_only_when_the_copies_leave_as_much_memory_free(
+    tiny_model_dir: Path, tiny_styles_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    import generator.model as model_module
+    from generator.model import packed_weight_bytes, packing_fits
+
+    assert packing_fits(needed=4, available=8) and not packing_fits(needed=5, available=8)
+    layers = [nn.Sequential(nn.Linear(10, 20), nn.Conv2d(3, 4, 3), nn.LayerNorm(20)).to(torch.bfloat16)]
+    assert packed_weight_bytes(layers, linears=True) == (200 + 108) * 2
+    assert packed_weight_bytes(layers, linears=False) == 108 * 2
+
+    monkeypatch.setattr(model_module, "available_memory_bytes", lambda: 1024)  # a server short of memory
+    with caplog.at_level("WARNING", logger="generator.model"):
+        short = load_tiny_sticker_pipeline(tiny_model_dir, tiny_styles_dir, precision="fp32")
+    assert "onednn_packed" not in short.speedups and not has_onednn_layers(short.pipe.unet)
+    assert "packed weights off" in caplog.text and "true forces them" in caplog.text
+    forced = load_tiny_sticker_pipeline(
+        tiny_model_dir, tiny_styles_dir, precision="fp32", cpu_packed_weights=True
+    )
+    assert "onednn_packed" in forced.speedups
+
+
+@pytest.mark.parametrize(("text", "value"), [("auto", "auto"), ("true", True), ("false", False)])
+def test_config_takes_auto_true_false(tmp_path, text: str, value: object) -> None:
+    from bot.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(f"model:\n  cpu_packed_weights: {text}\n", encoding="utf-8")
+    assert load_config(path, env={}).model.cpu_packed_weights == value
