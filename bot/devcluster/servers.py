@@ -68,15 +68,34 @@ class LocalRedis:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def find_pg_bin() -> Path:
+    """The newest installed PostgreSQL's binaries (Debian keeps one folder per major version)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key, reverse=True)
+    initdb = found[0] if found else shutil.which("initdb")
+    if not initdb:
+        raise ServerMissing("PostgreSQL is not installed: apt-get install postgresql")
+    return Path(initdb).parent
+
+
+def _version_key(path: str) -> int:
+    try:
+        return int(Path(path).parts[-3])
+    except (ValueError, IndexError):
+        return 0
+
+
 class LocalPostgres:
-    def __init__(self) -> None:
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        initdb = found[-1] if found else shutil.which("initdb")
-        if not initdb:
-            raise ServerMissing("PostgreSQL is not installed: apt-get install postgresql")
-        self.bin = Path(initdb).parent
-        self.root = Path(tempfile.mkdtemp(prefix="stickerbot-cluster-pg-"))
+    """A throwaway PostgreSQL server. `scratch=True` (the tests) also turns off what only protects data
+    across a crash (fsync, synchronous commit, full-page writes) and stops without a checkpoint."""
+
+    def __init__(self, *, scratch: bool = False, prefix: str = "stickerbot-cluster-pg-") -> None:
+        self.bin = find_pg_bin()
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.data = self.root / "data"
+        self.sockets = self.root / "sockets"
+        self.log = self.root / "server.log"
         self.port = free_port()
+        self.scratch = scratch
         self.as_root = os.geteuid() == 0
         self.started = False
 
@@ -84,30 +103,38 @@ class LocalPostgres:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    def _cmd(self, *args: str) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
+
     def _run(self, *args: str) -> None:
-        cmd = ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
-            raise ServerMissing(f"{Path(args[0]).name} failed: {proc.stderr.strip()[-300:]}")
+            log = self.log.read_text(errors="replace")[-1000:] if self.log.exists() else ""
+            raise ServerMissing(
+                f"{Path(args[0]).name} failed ({proc.returncode}): {proc.stderr[-1000:]}\n{log}"
+            )
 
     def start(self) -> LocalPostgres:
-        sockets = self.root / "sockets"
-        sockets.mkdir()
+        self.sockets.mkdir()
+        self.log.touch()
         if self.as_root:
             os.chmod(self.root, 0o755)
-            for path in (self.root, sockets):
+            for path in (self.root, self.sockets, self.log):
                 shutil.chown(path, "postgres", "postgres")
-        data = self.root / "data"
-        self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--no-instructions")  # fmt: skip
-        options = f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1"
-        log = self.root / "server.log"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+        initdb = [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"]
+        self._run(*initdb, "-E", "UTF8", *(["--no-sync"] if self.scratch else []), "--no-instructions")
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1"
+        if self.scratch:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+        pg_ctl = str(self.bin / "pg_ctl")
+        self._run(pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
         self.started = True
         return self
 
     def stop(self) -> None:
         if self.started:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+            mode = "immediate" if self.scratch else "fast"
+            stop = self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+            subprocess.run(stop, capture_output=True, timeout=60)
             self.started = False
         shutil.rmtree(self.root, ignore_errors=True)
