@@ -166,13 +166,10 @@ def _tiny_autoencoder():
 
 
 def _available_gb() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1024**2
-    except (OSError, ValueError):
-        pass
-    return float("inf")
+    from generator.model import available_memory_bytes
+
+    available = available_memory_bytes()
+    return float("inf") if available is None else available / 1024**3
 
 
 def cpu_threads() -> int:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from generator.packing import PackedWeight, has_packed_layers, restore_plain_layers, share_as, swap_layers
+from generator.packing import PackedWeight, restore_plain_layers, share_as, swap_layers
 
 _FP32_REFERENCE = False
 
@@ -87,10 +87,6 @@ def quantize_linears(model: nn.Module) -> int:
     if "x86" in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = "x86"
     return swap_layers(model, nn.Linear, Int8Linear)
-
-
-def has_int8_layers(model: nn.Module | None) -> bool:
-    return has_packed_layers(model, Int8Linear)
 
 
 def dequantize_linears(model: nn.Module) -> int:

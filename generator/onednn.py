@@ -135,8 +135,6 @@ class OneDnnGatedLinear(OneDnnLinear):
 class OneDnnGEGLU(GEGLU):
     """diffusers' GEGLU computing through `OneDnnGatedLinear` (exact GELU, as `F.gelu`'s default)."""
 
-    plain_type = GEGLU
-
     def forward(self, hidden_states: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         proj = self.proj
         if isinstance(proj, OneDnnGatedLinear) and (out := proj.gated(hidden_states)) is not None:

@@ -116,7 +116,3 @@ def repack_stale(*models: nn.Module | None) -> int:
                 module.repack()
                 count += 1
     return count
-
-
-def has_packed_layers(model: nn.Module | None, kind: type[PackedWeight] = PackedWeight) -> bool:
-    return model is not None and any(isinstance(m, kind) for m in model.modules())
